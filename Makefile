@@ -1,0 +1,57 @@
+# The two commands of the README: `make run` and `make test`. Everything else is a step of those.
+PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null && echo $$p && break; done)
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test install-local install-test install-production migrate seed serve lint check-migrations pytest worker listener benchmarks terraform-check clean
+
+$(VENV)/.created:
+	@test -n "$(PYTHON)" || { echo "Python 3.11 or newer is needed (python3.11, python3.12 or python3.13 on PATH)."; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	touch $@
+
+$(VENV)/.installed-%: requirements/%.txt requirements/base.txt $(VENV)/.created
+	$(BIN)/python -m pip install --quiet -r requirements/$*.txt
+	touch $@
+
+install-local: $(VENV)/.installed-local
+install-test: $(VENV)/.installed-test
+install-production: $(VENV)/.installed-production
+
+## make run: install, migrate, seed and serve the demo on SQLite with embedded defaults.
+run: install-local migrate seed serve
+
+migrate:
+	$(BIN)/python manage.py migrate --noinput
+
+seed:
+	$(BIN)/python manage.py seed_hpb
+
+serve:
+	@echo "API: http://$(HOST):$(PORT)/api/v1/   admin: http://$(HOST):$(PORT)/admin/"
+	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+## make test: install and run the whole suite (ruff, migrations check, pytest) on PostgreSQL.
+test: install-test lint check-migrations pytest
+
+lint:
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+check-migrations:
+	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/python manage.py makemigrations --check --dry-run
+
+pytest:
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+worker: install-local
+	$(BIN)/celery -A config worker -l info --concurrency 1
+
+listener: install-local
+	$(BIN)/python manage.py ingest_listen
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache staticfiles

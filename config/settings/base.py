@@ -1,0 +1,196 @@
+"""Settings shared by every environment, read from the environment through django-environ.
+
+Every variable read here is listed, with a one-line comment, in `.env.example`. The defaults are the
+embedded local ones (SQLite, filesystem storage under `var/`, Celery tasks in process) so that
+`make run` works on a fresh machine; `production.py` refuses to start without the real values.
+"""
+
+from pathlib import Path
+
+import environ
+
+from hpb.settings_helpers import build_storages, database_config
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+VAR_DIR = Path(environ.Env().str("HPB_VAR_DIR", default=str(BASE_DIR / "var")))
+
+env = environ.Env()
+_env_file = BASE_DIR / ".env"
+if _env_file.exists():
+    environ.Env.read_env(str(_env_file))
+
+# --- Core ---------------------------------------------------------------------------------------
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="local-insecure-key-not-for-production-use-0123456789")
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.postgres",
+    "corsheaders",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "hpb",
+    "cases",
+    "imaging",
+    "annotations",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -----------------------------------------------------------------------------------
+DATABASES = {"default": database_config(env, default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# --- Static files and storage -------------------------------------------------------------------
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGE_ROOT = Path(env.str("STORAGE_ROOT", default=str(VAR_DIR / "storage")))
+STORAGE_URL_EXPIRY_SECONDS = env.int("STORAGE_URL_EXPIRY_SECONDS", default=900)
+AWS_REGION = env.str("AWS_REGION", default="us-east-1")
+AWS_S3_ENDPOINT_URL = env.str("AWS_S3_ENDPOINT_URL", default="") or None
+S3_BUCKETS = {
+    "documents": env.str("S3_DOCUMENTS_BUCKET", default=""),
+    "assets": env.str("S3_ASSETS_BUCKET", default=""),
+    "uploads": env.str("S3_UPLOADS_BUCKET", default=""),
+}
+STORAGES = build_storages(
+    buckets=S3_BUCKETS,
+    root=STORAGE_ROOT,
+    region=AWS_REGION,
+    endpoint_url=AWS_S3_ENDPOINT_URL,
+    expiry_seconds=STORAGE_URL_EXPIRY_SECONDS,
+)
+# Base URL used for locally signed file links when no request is at hand (management commands).
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
+# Upload size limit for admin/API uploads handled by Django itself (bytes).
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+
+# --- Feature flags ------------------------------------------------------------------------------
+FEATURE_FLAG_LIGHTWEIGHT_MODE = env.bool("FEATURE_FLAG_LIGHTWEIGHT_MODE", default=False)
+
+# --- Celery -------------------------------------------------------------------------------------
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
+# Without a broker the tasks run in process, so the demo needs no running services.
+CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+CELERY_TASK_EAGER_PROPAGATES = False
+if not CELERY_BROKER_URL:
+    CELERY_BROKER_URL = "memory://"
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_SQS_QUEUE_NAME", default="hpb-celery")
+CONVERSION_TIME_LIMIT_SECONDS = env.int("CONVERSION_TIME_LIMIT_SECONDS", default=1800)
+CELERY_TASK_TIME_LIMIT = CONVERSION_TIME_LIMIT_SECONDS
+CELERY_TASK_SOFT_TIME_LIMIT = max(CONVERSION_TIME_LIMIT_SECONDS - 60, 30)
+CELERY_BROKER_TRANSPORT_OPTIONS: dict = {"visibility_timeout": CONVERSION_TIME_LIMIT_SECONDS + 300}
+if CELERY_BROKER_URL.startswith("sqs://"):
+    CELERY_BROKER_TRANSPORT_OPTIONS.update(
+        {
+            "region": AWS_REGION,
+            "predefined_queues": {
+                CELERY_TASK_DEFAULT_QUEUE: {"url": env.str("CELERY_SQS_QUEUE_URL")},
+            },
+        }
+    )
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# --- Ingestion ----------------------------------------------------------------------------------
+INGEST_QUEUE_URL = env.str("INGEST_QUEUE_URL", default="")
+SQS_ENDPOINT_URL = env.str("SQS_ENDPOINT_URL", default="") or None
+
+# --- API ----------------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "HPB case platform API",
+    "DESCRIPTION": "Cases, clinical documents, imaging and annotations for the HPB research viewer.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+CORS_ALLOWED_ORIGINS = env.list("CORS_ORIGINS", default=["http://localhost:5173"])
+_cors_regex = env.str("CORS_ORIGIN_REGEX", default="")
+CORS_ALLOWED_ORIGIN_REGEXES = [_cors_regex] if _cors_regex else []
+CORS_URLS_REGEX = r"^/(api|files)/.*$"
+CORS_EXPOSE_HEADERS = ["X-Total-Count", "Link"]
+
+# --- Logging ------------------------------------------------------------------------------------
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOG_FORMAT = env.str("LOG_FORMAT", default="text")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
+
+# --- Seed ---------------------------------------------------------------------------------------
+HPB_DEMO_USERNAME = env.str("HPB_DEMO_USERNAME", default="curator")

@@ -1,0 +1,27 @@
+"""The test suite: a real PostgreSQL (overridable by DATABASE_URL), fast hashing, storage in a temp dir."""
+
+import os
+import tempfile
+from pathlib import Path
+
+from config.settings.base import *  # noqa: F403
+from config.settings.base import AWS_REGION, STORAGE_URL_EXPIRY_SECONDS, env
+from hpb.settings_helpers import build_storages, database_config
+
+DATABASES = {"default": database_config(env, default="postgres://postgres@127.0.0.1:5432/hpb")}
+DATABASES["default"]["CONN_MAX_AGE"] = 0
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Each test process gets its own storage root; fixtures point individual tests at moto's S3.
+STORAGE_ROOT = Path(tempfile.mkdtemp(prefix=f"hpb-test-storage-{os.getpid()}-"))
+STORAGES = build_storages(
+    buckets={},
+    root=STORAGE_ROOT,
+    region=AWS_REGION,
+    endpoint_url=None,
+    expiry_seconds=STORAGE_URL_EXPIRY_SECONDS,
+)
+STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
+PUBLIC_BASE_URL = "http://testserver"
+LOGGING["root"]["level"] = "WARNING"  # noqa: F405
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True

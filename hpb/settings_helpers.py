@@ -1,0 +1,82 @@
+"""Pure helpers used by the settings modules (no Django import: settings are not loaded yet)."""
+
+from pathlib import Path
+from urllib.parse import quote
+
+import environ
+
+STORAGE_ALIASES = ("documents", "assets", "uploads")
+
+
+def database_config(env: environ.Env, *, default: str | None) -> dict:
+    """Read DATABASE_URL, or compose it from DATABASE_HOST/PORT/NAME/USER/PASSWORD.
+
+    The parts exist because ECS injects the RDS-managed secret's `username` and `password` as
+    separate variables; a URL cannot be assembled from secrets before the container starts.
+    """
+    url = env.str("DATABASE_URL", default="")
+    host = env.str("DATABASE_HOST", default="")
+    if not url and host:
+        user = quote(env.str("DATABASE_USER", default="postgres"), safe="")
+        password = quote(env.str("DATABASE_PASSWORD", default=""), safe="")
+        port = env.str("DATABASE_PORT", default="5432")
+        name = env.str("DATABASE_NAME", default="hpb")
+        credentials = f"{user}:{password}" if password else user
+        url = f"postgres://{credentials}@{host}:{port}/{name}"
+    if not url:
+        if default is None:
+            raise environ.ImproperlyConfigured(
+                "Set the DATABASE_URL environment variable (or DATABASE_HOST with DATABASE_USER, "
+                "DATABASE_PASSWORD and DATABASE_NAME)."
+            )
+        url = default
+    config = environ.Env.db_url_config(url)
+    if config["ENGINE"].endswith("postgresql"):
+        config.setdefault("CONN_MAX_AGE", 60)
+        config["CONN_HEALTH_CHECKS"] = True
+    return config
+
+
+def build_storages(
+    *,
+    buckets: dict[str, str],
+    root: Path,
+    region: str,
+    endpoint_url: str | None,
+    expiry_seconds: int,
+) -> dict:
+    """The STORAGES setting: one S3 bucket per alias when its bucket is named, else a folder under root.
+
+    Each alias is decided on its own so a deployment may, say, keep documents on S3 and assets
+    elsewhere; in practice all three are set together by Terraform's outputs.
+    """
+    storages: dict = {
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(root / "default")},
+        },
+        "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    }
+    for alias in STORAGE_ALIASES:
+        bucket = buckets.get(alias, "")
+        if bucket:
+            storages[alias] = {
+                "BACKEND": "storages.backends.s3.S3Storage",
+                "OPTIONS": {
+                    "bucket_name": bucket,
+                    "region_name": region,
+                    "endpoint_url": endpoint_url,
+                    "querystring_auth": True,
+                    "querystring_expire": expiry_seconds,
+                    "file_overwrite": True,
+                    "default_acl": None,
+                    "signature_version": "s3v4",
+                    "addressing_style": "path" if endpoint_url else None,
+                },
+            }
+        else:
+            storages[alias] = {
+                "BACKEND": "django.core.files.storage.FileSystemStorage",
+                "OPTIONS": {"location": str(root / alias), "directory_permissions_mode": 0o750},
+            }
+    return storages

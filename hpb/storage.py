@@ -1,0 +1,177 @@
+"""The three named storages (documents, assets, uploads) and short-lived URLs to what they hold.
+
+A stored reference is what the database keeps: `s3://<bucket>/<key>` for an S3-backed storage, or
+`storage://<alias>/<key>` for a filesystem one. Only `signed_url` turns a reference into something a
+browser can fetch: an S3 presigned GET, or locally a link to `hpb.views.serve_signed_file` carrying an
+HMAC of (alias, key, expiry). References never leave the server raw.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import time
+from dataclasses import dataclass
+from typing import IO
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.core.files.base import ContentFile, File
+from django.core.files.storage import Storage, storages
+from django.urls import reverse
+from django.utils.crypto import salted_hmac
+
+from hpb.settings_helpers import STORAGE_ALIASES
+
+logger = logging.getLogger(__name__)
+
+_SIGNING_SALT = "hpb.storage.signed-file-url"
+
+
+class InvalidReferenceError(ValueError):
+    """A stored reference that names no configured storage or is malformed."""
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """A parsed reference: which storage alias and which key inside it."""
+
+    alias: str
+    key: str
+
+
+def get_storage(alias: str) -> Storage:
+    if alias not in STORAGE_ALIASES:
+        raise InvalidReferenceError(f"Unknown storage {alias!r}; expected one of {', '.join(STORAGE_ALIASES)}.")
+    return storages[alias]
+
+
+def is_s3(alias: str) -> bool:
+    return settings.STORAGES[alias]["BACKEND"].startswith("storages.backends.s3")
+
+
+def bucket_name(alias: str) -> str:
+    return settings.STORAGES[alias]["OPTIONS"]["bucket_name"]
+
+
+def reference_for(alias: str, key: str) -> str:
+    """The reference to store in the database for `key` in storage `alias`."""
+    get_storage(alias)
+    key = key.lstrip("/")
+    if is_s3(alias):
+        return f"s3://{bucket_name(alias)}/{key}"
+    return f"storage://{alias}/{key}"
+
+
+def parse_reference(reference: str, *, default_alias: str | None = None) -> StoredObject:
+    """Split a reference into (alias, key). A bare key needs `default_alias`."""
+    if not reference:
+        raise InvalidReferenceError("Empty storage reference.")
+    if reference.startswith("s3://"):
+        bucket, _, key = reference[5:].partition("/")
+        for alias in STORAGE_ALIASES:
+            if is_s3(alias) and bucket_name(alias) == bucket:
+                return _checked(StoredObject(alias, key))
+        raise InvalidReferenceError("The reference names a bucket that no configured storage uses.")
+    if reference.startswith("storage://"):
+        alias, _, key = reference[10:].partition("/")
+        get_storage(alias)
+        return _checked(StoredObject(alias, key))
+    if "://" in reference:
+        raise InvalidReferenceError("Unsupported reference scheme.")
+    if default_alias is None:
+        raise InvalidReferenceError("A bare storage key needs a storage alias.")
+    get_storage(default_alias)
+    return _checked(StoredObject(default_alias, reference))
+
+
+def _checked(obj: StoredObject) -> StoredObject:
+    key = obj.key
+    if not key or key.startswith("/") or "\\" in key or "\x00" in key or ".." in key.split("/"):
+        raise InvalidReferenceError("The storage key is empty or escapes its storage.")
+    return obj
+
+
+def save(alias: str, key: str, content: bytes | IO[bytes] | File) -> str:
+    """Write `content` under exactly `key` (replacing what was there) and return its reference.
+
+    Idempotent re-runs (seeding, re-ingesting) must land on the same key, so an existing file is
+    replaced rather than renamed the way Django's FileSystemStorage would.
+    """
+    storage = get_storage(alias)
+    if isinstance(content, bytes):
+        content = ContentFile(content)
+    elif not isinstance(content, File):
+        content = File(content)
+    if not is_s3(alias) and storage.exists(key):
+        storage.delete(key)
+    stored_key = storage.save(key, content)
+    if stored_key != key:  # pragma: no cover - a storage that renamed despite the delete
+        raise ImproperlyConfigured(f"Storage {alias} stored {stored_key!r} instead of {key!r}.")
+    return reference_for(alias, key)
+
+
+def delete(reference: str) -> None:
+    """Remove the object behind a reference; missing objects are not an error."""
+    obj = parse_reference(reference)
+    storage = get_storage(obj.alias)
+    if storage.exists(obj.key):
+        storage.delete(obj.key)
+
+
+def open_reference(reference: str, mode: str = "rb") -> File:
+    obj = parse_reference(reference)
+    return get_storage(obj.alias).open(obj.key, mode)
+
+
+def expiry_seconds() -> int:
+    return int(settings.STORAGE_URL_EXPIRY_SECONDS)
+
+
+def file_signature(alias: str, key: str, expires: int) -> str:
+    """HMAC over the alias, key and expiry, keyed by SECRET_KEY (salted so it serves nothing else)."""
+    return salted_hmac(_SIGNING_SALT, f"{alias}\n{key}\n{expires}", algorithm="sha256").hexdigest()
+
+
+def verify_file_signature(alias: str, key: str, expires: str, signature: str, *, now: float | None = None) -> bool:
+    """True when the signature matches and the link has not expired (constant-time comparison)."""
+    try:
+        expires_at = int(expires)
+    except (TypeError, ValueError):
+        return False
+    if expires_at < int(now if now is not None else time.time()):
+        return False
+    return hmac.compare_digest(file_signature(alias, key, expires_at), signature or "")
+
+
+def signed_url(
+    reference: str | None,
+    *,
+    request=None,
+    default_alias: str | None = None,
+    expires_in: int | None = None,
+) -> str | None:
+    """A short-lived, fetchable URL for a stored reference; None for an empty or unusable reference.
+
+    S3 storages presign a GET with boto3 (the signature carries the expiry); filesystem storages get a
+    link to our own view with an HMAC signature and expiry checked on every request.
+    """
+    if not reference:
+        return None
+    try:
+        obj = parse_reference(reference, default_alias=default_alias)
+    except InvalidReferenceError:
+        logger.warning("Refusing to sign an unusable storage reference.")
+        return None
+    ttl = expires_in if expires_in is not None else expiry_seconds()
+    storage = get_storage(obj.alias)
+    if is_s3(obj.alias):
+        return storage.url(obj.key, expire=ttl)
+    expires = int(time.time()) + ttl
+    path = reverse("hpb:signed-file", kwargs={"alias": obj.alias, "key": obj.key})
+    query = urlencode({"expires": expires, "signature": file_signature(obj.alias, obj.key, expires)})
+    url = f"{path}?{query}"
+    if request is not None:
+        return request.build_absolute_uri(url)
+    return settings.PUBLIC_BASE_URL.rstrip("/") + url

@@ -1,0 +1,56 @@
+"""Views of the shared kernel: locally signed file downloads and the health check."""
+
+import mimetypes
+import os
+
+from django.core.exceptions import SuspiciousFileOperation
+from django.db import connection
+from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.http import require_GET
+
+from hpb import storage
+
+
+def _refuse(status: int, message: str) -> JsonResponse:
+    return JsonResponse({"detail": message}, status=status)
+
+
+@require_GET
+def serve_signed_file(request: HttpRequest, alias: str, key: str) -> HttpResponse:
+    """Serve one file of a filesystem storage to the holder of a valid, unexpired signed link.
+
+    The signature is the credential (like an S3 presigned URL), so the viewer can fetch volumes and
+    meshes without cookies. Tampered or expired links get 403; nothing outside the storage root and
+    no directory is ever served.
+    """
+    if alias not in storage.STORAGE_ALIASES or storage.is_s3(alias):
+        return _refuse(404, "Not found.")
+    if not storage.verify_file_signature(alias, key, request.GET.get("expires", ""), request.GET.get("signature", "")):
+        return _refuse(403, "This link is invalid or has expired; ask the API for a fresh one.")
+    try:
+        path = storage.get_storage(alias).path(storage.parse_reference(key, default_alias=alias).key)
+    except (SuspiciousFileOperation, storage.InvalidReferenceError):
+        return _refuse(403, "This link is invalid or has expired; ask the API for a fresh one.")
+    if not os.path.isfile(path):
+        return _refuse(404, "Not found.")
+    content_type, _ = mimetypes.guess_type(path)
+    response = FileResponse(
+        open(path, "rb"),  # noqa: SIM115 - FileResponse closes it
+        content_type=content_type or "application/octet-stream",
+    )
+    response["Cache-Control"] = f"private, max-age={storage.expiry_seconds()}"
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Disposition"] = "inline"
+    return response
+
+
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    """Liveness and readiness for the load balancer: answers 200 only when the database answers."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except Exception:  # noqa: BLE001 - any database failure means "not ready"
+        return JsonResponse({"status": "error", "database": "unavailable"}, status=503)
+    return JsonResponse({"status": "ok", "database": "ok"})

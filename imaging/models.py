@@ -1,0 +1,120 @@
+"""Imaging studies, segmented structures and the ingestion jobs that produce them.
+
+`*_uri` fields hold stored references (`s3://bucket/key` or `storage://assets/key`); the API turns
+them into short-lived URLs through `hpb.storage.signed_url` and never returns them raw.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from hpb.validators import COLOR_HEX_REGEX, validate_color_hex, validate_json_object
+
+
+class ImagingStudy(models.Model):
+    """A CT (or other) volume converted to `.vti` for the viewer."""
+
+    case = models.ForeignKey("cases.Case", on_delete=models.CASCADE, related_name="imaging_studies")
+    label = models.CharField(max_length=200)
+    modality = models.CharField(max_length=16, default="CT")
+    volume_uri = models.CharField(max_length=500, blank=True)
+    preview_uri = models.CharField(max_length=500, blank=True)
+    format = models.CharField(max_length=16, default="vti")
+    metadata = models.JSONField(default=dict, blank=True, validators=[validate_json_object])
+    acquired_at = models.DateTimeField(null=True, blank=True)
+    series_instance_uid = models.CharField(
+        max_length=64, blank=True, help_text="DICOM SeriesInstanceUID of the source series (for idempotent re-ingest)."
+    )
+    ingest_job = models.ForeignKey(
+        "imaging.IngestJob", on_delete=models.SET_NULL, null=True, blank=True, related_name="studies"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["acquired_at", "id"]
+        verbose_name_plural = "imaging studies"
+        indexes = [models.Index(fields=["case", "acquired_at"], name="study_case_acquired")]
+
+    def __str__(self) -> str:
+        return self.label
+
+
+class CaseStructure(models.Model):
+    """A segmented anatomical structure (liver, tumour, portal vein...) as a `.vtp` mesh."""
+
+    case = models.ForeignKey("cases.Case", on_delete=models.CASCADE, related_name="structures")
+    imaging_study = models.ForeignKey(
+        ImagingStudy, on_delete=models.CASCADE, null=True, blank=True, related_name="structures"
+    )
+    name = models.CharField(max_length=100)
+    color_hex = models.CharField(max_length=7, default="#CCCCCC", validators=[validate_color_hex])
+    mesh_uri = models.CharField(max_length=500, blank=True)
+    metadata = models.JSONField(default=dict, blank=True, validators=[validate_json_object])
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["imaging_study_id", "name", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(color_hex__regex=COLOR_HEX_REGEX), name="structure_color_hex_format"),
+            models.UniqueConstraint(fields=["imaging_study", "name"], name="structure_name_unique_per_study"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class IngestJob(models.Model):
+    """One conversion of raw DICOM into a study and its structures, with its status for curators."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    class Source(models.TextChoices):
+        UPLOAD = "upload", "Upload (admin or API)"
+        S3_EVENT = "s3_event", "S3 event"
+        LOCAL = "local", "Local files"
+        SEED = "seed", "Seed"
+
+    case = models.ForeignKey("cases.Case", on_delete=models.CASCADE, related_name="ingest_jobs")
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.UPLOAD)
+    source_bucket = models.CharField(max_length=255, blank=True)
+    source_key = models.CharField(max_length=1024, blank=True, help_text="Key or prefix in the uploads storage.")
+    source_etag = models.CharField(max_length=128, blank=True)
+    segmentation_key = models.CharField(max_length=1024, blank=True)
+    labels = models.JSONField(default=dict, blank=True, help_text="Segmentation label value -> structure name.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    stage = models.CharField(max_length=32, blank=True)
+    progress = models.FloatField(default=0.0)
+    error_code = models.CharField(max_length=64, blank=True)
+    error = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    checksum = models.CharField(max_length=64, blank=True, help_text="SHA-256 of the source, for idempotency.")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="ingest_jobs"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["queued", "running", "succeeded", "failed"]), name="ingest_job_status_valid"
+            ),
+            models.CheckConstraint(condition=Q(progress__gte=0) & Q(progress__lte=1), name="ingest_job_progress_range"),
+            models.UniqueConstraint(
+                fields=["source_bucket", "source_key", "source_etag"],
+                condition=~Q(source_etag=""),
+                name="ingest_job_unique_s3_object",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "updated_at"], name="ingest_job_status_updated")]
+
+    def __str__(self) -> str:
+        return f"Ingest job {self.pk} ({self.status})"
