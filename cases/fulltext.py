@@ -61,6 +61,9 @@ HEADLINE_OPTIONS = (
     'MaxFragments=2, FragmentDelimiter=" … "'
 )
 _WHITESPACE = re.compile(r"\s+")
+# websearch_to_tsquery nests one NOT per minus sign, even across spaces and punctuation ("- - -x"), and
+# more than 32 nested operators overflow its parser ("tsquery stack too small"): a run counts as one.
+_MINUS_RUN = re.compile(r'-(?:[^\w"]*-)+')
 
 
 class SearchQueryError(ValueError):
@@ -108,6 +111,11 @@ def clean_query(raw: str | None) -> str:
     return query
 
 
+def websearch_text(query: str) -> str:
+    """The text handed to websearch_to_tsquery: the query with each run of minus signs made one."""
+    return _MINUS_RUN.sub("-", query)
+
+
 def search(*, query: str, cases: QuerySet[Case], limit: int, offset: int = 0) -> SearchPage:
     """Search the cases of `cases` (the ones the caller may see) and their documents; one page, ranked.
 
@@ -119,7 +127,7 @@ def search(*, query: str, cases: QuerySet[Case], limit: int, offset: int = 0) ->
         raise ValueError("limit must be positive and offset not negative")
     connection = connections[cases.db]
     if connection.vendor == "postgresql":
-        return _search_postgresql(connection, query=query, cases=cases, limit=limit, offset=offset)
+        return _search_postgresql(connection, query=websearch_text(query), cases=cases, limit=limit, offset=offset)
     return _search_containment(query=query, cases=cases, limit=limit, offset=offset)
 
 
@@ -149,6 +157,7 @@ def filter_documents(queryset: QuerySet[Document], *, query: str) -> QuerySet[Do
     query = clean_query(query)
     if connections[queryset.db].vendor != "postgresql":
         return _containment_filter_documents(queryset, query)
+    query = websearch_text(query)
     if not _has_terms(queryset.db, query):
         return queryset.none()
     return queryset.alias(search_vector=SearchVectorColumn()).filter(search_vector=websearch_query(query))
@@ -159,6 +168,7 @@ def filter_cases(queryset: QuerySet[Case], *, query: str) -> QuerySet[Case]:
     query = clean_query(query)
     if connections[queryset.db].vendor != "postgresql":
         return _containment_filter_cases(queryset, query)
+    query = websearch_text(query)
     if not _has_terms(queryset.db, query):
         return queryset.none()
     matching_documents = (
@@ -267,6 +277,7 @@ def _visibility_clause(cases: QuerySet[Case]) -> tuple[str, tuple]:
 
 def ranked_query_sql(*, query: str, cases: QuerySet[Case], limit: int, offset: int) -> tuple[str, tuple]:
     """The ranked query's SQL and parameters (exposed for the benchmark and EXPLAIN tests)."""
+    query = websearch_text(query)
     visibility_sql, visibility_params = _visibility_clause(cases)
     return (
         _RANKED_SQL.replace("<visibility>", visibility_sql),
