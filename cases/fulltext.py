@@ -205,17 +205,24 @@ FROM (
         SELECT c.id AS case_id, ts_rank_cd({_WEIGHTS}, c.search_vector, {_TSQUERY}) AS rank
         FROM cases_case c
         WHERE c.search_vector @@ {_TSQUERY} AND {_HAS_TERMS}
+        OFFSET 0
     ) case_hits
     FULL JOIN (
-        SELECT l.case_id, max(ts_rank_cd({_WEIGHTS}, d.search_vector, {_TSQUERY})) AS rank
-        FROM cases_document d
-        JOIN cases_document_cases l ON l.document_id = d.id
-        WHERE d.search_vector @@ {_TSQUERY} AND {_HAS_TERMS}
+        SELECT l.case_id, max(ranked.rank) AS rank
+        FROM (
+            SELECT d.id, ts_rank_cd({_WEIGHTS}, d.search_vector, {_TSQUERY}) AS rank
+            FROM cases_document d
+            WHERE d.search_vector @@ {_TSQUERY} AND {_HAS_TERMS}
+            OFFSET 0
+        ) ranked
+        JOIN cases_document_cases l ON l.document_id = ranked.id
         GROUP BY l.case_id
     ) document_hits ON document_hits.case_id = case_hits.case_id
 ) hits
 JOIN cases_case c ON c.id = hits.case_id
 """  # noqa: S608 - built from constants; user text only ever travels as a parameter
+# OFFSET 0 keeps each subquery from being flattened, so ts_rank_cd runs in the scan that reads the vector
+# and only (id, rank) pairs flow through the joins, not the ~2 KB vectors themselves.
 _HITS_PARAM_COUNT = 6  # the %s of _TSQUERY above, in order
 _RANKED_SQL = f"""SELECT c.id, hits.rank, count(*) OVER () AS total
 {_HITS_SQL}<visibility>
