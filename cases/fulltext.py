@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.postgres.search import SearchQuery, SearchVectorField
-from django.core.exceptions import EmptyResultSet
+from django.core.exceptions import EmptyResultSet, FullResultSet
 from django.db import connections
 from django.db.models import Expression, Q, QuerySet
 
@@ -219,16 +219,16 @@ FROM (
         GROUP BY l.case_id
     ) document_hits ON document_hits.case_id = case_hits.case_id
 ) hits
-JOIN cases_case c ON c.id = hits.case_id
+JOIN <visible> c ON c.id = hits.case_id
 """  # noqa: S608 - built from constants; user text only ever travels as a parameter
 # OFFSET 0 keeps each subquery from being flattened, so ts_rank_cd runs in the scan that reads the vector
 # and only (id, rank) pairs flow through the joins, not the ~2 KB vectors themselves.
 _HITS_PARAM_COUNT = 6  # the %s of _TSQUERY above, in order
 _RANKED_SQL = f"""SELECT c.id, hits.rank, count(*) OVER () AS total
-{_HITS_SQL}<visibility>
+{_HITS_SQL}
 ORDER BY hits.rank DESC, c.created_at DESC, c.id DESC
 LIMIT %s OFFSET %s"""
-_COUNT_SQL = f"SELECT count(*) {_HITS_SQL}<visibility>"
+_COUNT_SQL = f"SELECT count(*) {_HITS_SQL}"
 
 
 def _headline(text_sql: str, chars: int) -> str:
@@ -267,28 +267,41 @@ _PAGE_QUERY_SLOTS_BEFORE_IDS = 3
 _PAGE_QUERY_SLOTS_AFTER_IDS = 2
 
 
-def _visibility_clause(cases: QuerySet[Case]) -> tuple[str, tuple]:
-    """`WHERE c.id IN (<the caller's queryset>)`, or nothing when the queryset has no filter."""
+def _visible_cases_sql(cases: QuerySet[Case]) -> tuple[str, tuple]:
+    """The caller's queryset as the relation the hits join (`c`, with id and created_at).
+
+    A queryset of plain filters on cases_case becomes `(SELECT id, created_at FROM cases_case WHERE ...)`
+    from its compiled WHERE alone (compiling the whole queryset costs more than a cheap search), which
+    PostgreSQL folds into a single scan or index lookup. Anything fancier (joins that could repeat a case,
+    annotations, DISTINCT) is applied as `id IN (<the queryset>)`.
+    """
     if cases.model is not Case:
         raise TypeError("search() needs a queryset of Case")
-    if cases.query.is_sliced:
+    query = cases.query
+    if query.is_sliced:
         raise TypeError("search() needs an unsliced queryset")
-    if not cases.query.where:
-        return "", ()
+    if not query.where:
+        return "cases_case", ()
     try:
-        sql, params = cases.order_by().values("pk").query.sql_with_params()
+        if len(query.alias_map) <= 1 and not query.annotations and not query.distinct and not query.combinator:
+            where_sql, where_params = query.get_compiler(using=cases.db).compile(query.where)
+        else:
+            subquery_sql, where_params = cases.order_by().values("id").query.sql_with_params()
+            where_sql = f"id IN ({subquery_sql})"
     except EmptyResultSet:  # e.g. Case.objects.none()
-        return "WHERE FALSE", ()
-    return f"WHERE c.id IN ({sql})", tuple(params)
+        where_sql, where_params = "FALSE", ()
+    except FullResultSet:  # a filter that keeps every case
+        return "cases_case", ()
+    return f"(SELECT id, created_at FROM cases_case WHERE {where_sql})", tuple(where_params)  # noqa: S608
 
 
 def ranked_query_sql(*, query: str, cases: QuerySet[Case], limit: int, offset: int) -> tuple[str, tuple]:
     """The ranked query's SQL and parameters (exposed for the benchmark and EXPLAIN tests)."""
     query = websearch_text(query)
-    visibility_sql, visibility_params = _visibility_clause(cases)
+    visible_sql, visible_params = _visible_cases_sql(cases)
     return (
-        _RANKED_SQL.replace("<visibility>", visibility_sql),
-        (query,) * _HITS_PARAM_COUNT + visibility_params + (limit, offset),
+        _RANKED_SQL.replace("<visible>", visible_sql),
+        (query,) * _HITS_PARAM_COUNT + visible_params + (limit, offset),
     )
 
 
@@ -302,10 +315,8 @@ def _search_postgresql(connection: Any, *, query: str, cases: QuerySet[Case], li
         elif offset == 0:
             total = 0
         else:  # past the end: the window count came back with no row, so count on its own
-            visibility_sql, visibility_params = _visibility_clause(cases)
-            cursor.execute(
-                _COUNT_SQL.replace("<visibility>", visibility_sql), (query,) * _HITS_PARAM_COUNT + visibility_params
-            )
+            visible_sql, visible_params = _visible_cases_sql(cases)
+            cursor.execute(_COUNT_SQL.replace("<visible>", visible_sql), (query,) * _HITS_PARAM_COUNT + visible_params)
             total = cursor.fetchone()[0]
         if not ranked:
             return SearchPage(total=total, results=[])

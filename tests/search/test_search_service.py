@@ -214,6 +214,23 @@ def test_the_callers_queryset_restricts_the_search():
     assert {r.case.pk for r in search_all("caudate", cases=visible).results} == {published.pk, light.pk}
     assert titles(search_all("caudate", cases=visible.filter(lightweight=True))) == ["Caudate light"]
     assert search_all("caudate", cases=Case.objects.none()).total == 0
+    assert search_all("caudate", cases=Case.objects.exclude(pk__in=[])).total == 3  # a filter that keeps all
+
+
+def test_querysets_with_joins_or_annotations_restrict_without_repeating_cases():
+    from django.db.models import Count
+
+    with_documents = make_case(title="Caudate with documents")
+    make_document(with_documents, title="One")
+    make_document(with_documents, title="Two")
+    make_case(title="Caudate without documents")
+
+    joined = Case.objects.filter(documents__title__in=["One", "Two"])  # the join repeats the case
+    annotated = Case.objects.annotate(n=Count("documents")).filter(n__gte=2)
+
+    assert titles(search_all("caudate", cases=joined)) == ["Caudate with documents"]
+    assert search_all("caudate", cases=joined).total == 1
+    assert titles(search_all("caudate", cases=annotated)) == ["Caudate with documents"]
 
 
 def test_a_draft_cases_documents_never_show_through_a_published_only_search():
