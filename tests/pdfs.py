@@ -9,7 +9,9 @@ def make_pdf(*paragraphs: str, pages: int = 1) -> bytes:
         pdf.add_page()
         pdf.set_font("Helvetica", size=11)
         for paragraph in paragraphs:
-            pdf.multi_cell(0, 6, paragraph if pages == 1 else f"{paragraph} (page {page + 1})", new_x="LMARGIN", new_y="NEXT")
+            pdf.multi_cell(
+                0, 6, paragraph if pages == 1 else f"{paragraph} (page {page + 1})", new_x="LMARGIN", new_y="NEXT"
+            )
     return bytes(pdf.output())
 
 

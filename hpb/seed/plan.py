@@ -249,8 +249,9 @@ def _documents(
         else:
             title = "Laboratory results"
             summary = "Tumour markers and liver function before surgery."
-            rows = ["test,value,unit,reference"] + [
-                ",".join(_csv_cell(x) for x in (test, fill(value), unit, ref))
+            # Every row says where it comes from, so a copied line never passes for a real result.
+            rows = ["test,value,unit,reference,source"] + [
+                ",".join(_csv_cell(x) for x in (test, fill(value), unit, ref, "fictional (seed_hpb)"))
                 for test, value, unit, ref in scenario.labs
             ]
             sections = (("csv", "\n".join(rows)),)

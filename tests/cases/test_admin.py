@@ -120,9 +120,7 @@ def test_case_search(admin_client, field):
 
 
 def _act(client, action: str, cases) -> object:
-    return client.post(
-        CASES, {"action": action, "_selected_action": [c.pk for c in cases], "index": 0}, follow=True
-    )
+    return client.post(CASES, {"action": action, "_selected_action": [c.pk for c in cases], "index": 0}, follow=True)
 
 
 def test_publish_action_publishes_and_says_so(admin_client):

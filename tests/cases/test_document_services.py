@@ -111,7 +111,9 @@ def test_file_names_never_carry_a_patient_identifier():
     patient = PatientFactory(mrn="SYN-004217", first_name="Maren", last_name="Quillfeather")
     for name in ("SYN-004217 ct.pdf", "syn004217.pdf", "ct_quillfeather.pdf", "Maren-report.pdf"):
         assert safe_filename(name, extension=".pdf", fallback_stem="doc-7", patients=[patient]) == "doc-7.pdf"
-    assert safe_filename("ct-report.pdf", extension=".pdf", fallback_stem="doc-7", patients=[patient]) == "ct-report.pdf"
+    assert (
+        safe_filename("ct-report.pdf", extension=".pdf", fallback_stem="doc-7", patients=[patient]) == "ct-report.pdf"
+    )
 
 
 def test_store_document_file_writes_the_file_and_fills_the_row(local_storage):
@@ -167,7 +169,9 @@ def test_a_taken_slug_never_overwrites_the_other_document_file(local_storage):
     first = Document(slug="shared", title="First")
     store_document_file(document=first, content=b"original", filename="report.txt")
     with pytest.raises(DocumentFileError, match="already uses the slug"), transaction.atomic():
-        store_document_file(document=Document(slug="shared", title="Second"), content=b"intruder", filename="report.txt")
+        store_document_file(
+            document=Document(slug="shared", title="Second"), content=b"intruder", filename="report.txt"
+        )
     assert (local_storage / "documents/documents/shared/report.txt").read_bytes() == b"original"
 
 

@@ -162,7 +162,9 @@ def test_unusable_references_get_no_url(local_storage):
     assert storage.signed_url("storage://nowhere/file") is None
     assert storage.signed_url("storage://documents/../etc/passwd") is None
     assert storage.signed_url("bare/key.txt") is None
-    assert storage.signed_url("bare/key.txt", default_alias="documents").startswith("http://testserver/files/documents/")
+    assert storage.signed_url("bare/key.txt", default_alias="documents").startswith(
+        "http://testserver/files/documents/"
+    )
 
 
 def test_save_overwrites_the_same_key(local_storage):
