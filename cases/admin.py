@@ -30,6 +30,7 @@ from cases.services import (
     store_document_file,
 )
 from hpb.admin_utils import EMPTY, color_swatch, count_subquery, human_size, pretty_json, signed_link
+from imaging.structure_forms import CaseStructureForm, CaseStructureInlineFormSet
 from imaging.models import CaseStructure, ImagingStudy
 
 DocumentCase = Document.cases.through
@@ -188,6 +189,8 @@ class CaseStructureInline(admin.TabularInline):
     """Segmented structures: name and colour are the curator's; mesh and measurements are derived."""
 
     model = CaseStructure
+    form = CaseStructureForm
+    formset = CaseStructureInlineFormSet
     extra = 0
     fields = ("name", "color_hex", "swatch", "study_label", "volume_ml", "mesh_size", "mesh")
     readonly_fields = ("swatch", "study_label", "volume_ml", "mesh_size", "mesh")

@@ -12,6 +12,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from hpb.admin_utils import EMPTY, color_swatch, count_subquery, pretty_json, signed_link
+from imaging.structure_forms import CaseStructureForm, CaseStructureInlineFormSet
 from imaging.models import CaseStructure, ImagingStudy
 
 # --- Imaging studies and structures (curation) ----------------------------------------------------
@@ -19,6 +20,8 @@ from imaging.models import CaseStructure, ImagingStudy
 
 class StudyStructureInline(admin.TabularInline):
     model = CaseStructure
+    form = CaseStructureForm
+    formset = CaseStructureInlineFormSet
     fk_name = "imaging_study"
     extra = 0
     fields = ("name", "color_hex", "swatch", "volume_ml", "mesh")
@@ -108,6 +111,7 @@ class ImagingStudyAdmin(admin.ModelAdmin):
 
 @admin.register(CaseStructure)
 class CaseStructureAdmin(admin.ModelAdmin):
+    form = CaseStructureForm
     list_display = ("name", "swatch", "case", "imaging_study", "volume_ml", "created_at", "mesh")
     list_select_related = ("case", "imaging_study")
     list_filter = ("name",)

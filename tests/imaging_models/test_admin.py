@@ -76,3 +76,33 @@ def test_structure_change_form_edits_name_and_colour_only(admin_client):
     data["color_hex"] = "#00F"
     assert admin_client.post(url, data).status_code == 200
     assert CaseStructure.objects.get(pk=structure.pk).color_hex == "#0000FF"
+
+
+def test_renaming_a_structure_onto_a_taken_name_is_a_form_error(admin_client):
+    study = ImagingStudyFactory()
+    CaseStructureFactory(imaging_study=study, name="liver")
+    tumour = CaseStructureFactory(imaging_study=study, name="tumour")
+    url = reverse("admin:imaging_casestructure_change", args=[tumour.pk])
+    data = change_form_data(admin_client.get(url))
+    data["name"] = "liver"
+    response = admin_client.post(url, data)
+    assert response.status_code == 200
+    assert "already has a structure named" in response.content.decode()
+    assert CaseStructure.objects.get(pk=tumour.pk).name == "tumour"
+
+
+def test_case_form_refuses_duplicate_structure_names_in_one_study(admin_client):
+    study = ImagingStudyFactory()
+    first, second = CaseStructureFactory.create_batch(2, imaging_study=study)
+    url = reverse("admin:cases_case_change", args=[study.case_id])
+    data = change_form_data(admin_client.get(url))
+    data["structures-0-name"] = data["structures-1-name"] = "hepatic veins"
+    response = admin_client.post(url, data)
+    assert response.status_code == 200
+    assert "cannot both be named" in response.content.decode()
+    original = change_form_data(admin_client.get(url))
+    original["structures-0-name"] = original["structures-1-name"]  # onto the other row's current name
+    response = admin_client.post(url, original)
+    assert response.status_code == 200
+    assert "already has a structure named" in response.content.decode()
+    assert {s.name for s in CaseStructure.objects.filter(imaging_study=study)} == {first.name, second.name}
