@@ -30,8 +30,8 @@ from cases.services import (
     store_document_file,
 )
 from hpb.admin_utils import EMPTY, color_swatch, count_subquery, human_size, pretty_json, signed_link
-from imaging.structure_forms import CaseStructureForm, CaseStructureInlineFormSet
 from imaging.models import CaseStructure, ImagingStudy
+from imaging.structure_forms import CaseStructureForm, CaseStructureInlineFormSet
 
 DocumentCase = Document.cases.through
 

@@ -12,8 +12,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from hpb.admin_utils import EMPTY, color_swatch, count_subquery, pretty_json, signed_link
-from imaging.structure_forms import CaseStructureForm, CaseStructureInlineFormSet
 from imaging.models import CaseStructure, ImagingStudy
+from imaging.structure_forms import CaseStructureForm, CaseStructureInlineFormSet
 
 # --- Imaging studies and structures (curation) ----------------------------------------------------
 
