@@ -142,3 +142,20 @@ def test_json_logs_carry_no_patient_identifier():
     assert len(lines) == 3
     assert lines[0]["request"] == "GET /api/v1/search" and lines[0]["level"] == "WARNING"
     assert "Hartley" not in result.stderr and "778812" not in result.stderr
+
+
+def test_health_check_reports_an_unreachable_database_as_503():
+    script = textwrap.dedent(
+        """
+        import json, django
+        django.setup()
+        from django.test import Client
+        response = Client(HTTP_HOST="10.0.3.17:8000").get("/healthz")
+        print(json.dumps({"status": response.status_code, "body": response.json()}))
+        """
+    )
+    closed_port = "postgres://postgres@127.0.0.1:9/hpb?connect_timeout=2"
+    result = _run([sys.executable, "-c", script], {"DATABASE_URL": closed_port})
+    assert result.returncode == 0, result.stderr
+    outcome = json.loads(result.stdout.strip().splitlines()[-1])
+    assert outcome == {"status": 503, "body": {"status": "error", "database": "unavailable"}}
