@@ -630,6 +630,17 @@ variable "db_backup_retention_days" {
   }
 }
 
+variable "db_password_rotation_days" {
+  description = "Days between rotations of the RDS-managed master password. After each rotation the services are redeployed automatically (redeploy.tf) so new tasks read the new password."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.db_password_rotation_days >= 1 && var.db_password_rotation_days <= 365 && floor(var.db_password_rotation_days) == var.db_password_rotation_days
+    error_message = "db_password_rotation_days must be a whole number between 1 and 365."
+  }
+}
+
 variable "db_multi_az" {
   description = "Run the database as a Multi-AZ deployment (a standby in a second AZ; doubles the database cost)."
   type        = bool

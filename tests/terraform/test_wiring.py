@@ -71,6 +71,8 @@ WILDCARD_RESOURCE_ALLOWED = {
         "AllowCloudWatchLogs",
     ): "in a key policy, Resource '*' is the key itself; encryption context scoped",
     ("execution", "EcrLogin"): "ecr:GetAuthorizationToken does not support resource-level permissions",
+    ("redeploy", "StepFunctionsLogDelivery"): "CloudWatch Logs delivery actions have no resource-level scope",
+    ("redeploy", "XRayTracing"): "X-Ray PutTraceSegments/PutTelemetryRecords have no resource-level scope",
 }
 WILDCARD_ACTION_ALLOWED = {
     ("kms", "EnableIAMPolicies"): "kms:* for the account root is AWS's default key policy (delegates to IAM)",
@@ -701,6 +703,38 @@ def check_load_balancer(stack: Stack) -> list[str]:
     return problems
 
 
+def check_redeploy_on_rotation(stack: Stack) -> list[str]:
+    """A rotation of the RDS-managed password (AWSCURRENT moves) redeploys all three services."""
+    rule = stack.resource("aws_cloudwatch_event_rule.db_password_rotated")
+    if rule is None:
+        return ["no aws_cloudwatch_event_rule.db_password_rotated"]
+    problems = []
+    pattern = re.sub(r"\s+", " ", str(rule.get("event_pattern", "")))
+    for needle in (
+        '"Secret Label Updated"',
+        "local.db_master_secret_arn",
+        '"AWSCURRENT"',
+        '"aws.secretsmanager"',
+    ):
+        if needle not in pattern:
+            problems.append(f"the rotation rule's event pattern lacks {needle}")
+    targets = [
+        t
+        for t in stack.of_type("aws_cloudwatch_event_target").values()
+        if ref(t.get("rule", "")) == "aws_cloudwatch_event_rule.db_password_rotated.name"
+    ]
+    if not any(ref(t.get("arn", "")) == "aws_sfn_state_machine.redeploy.arn" for t in targets):
+        problems.append("the rotation rule does not start aws_sfn_state_machine.redeploy")
+    services = " ".join(str(t.get("input", "")) for t in targets)
+    for service in ("web", "worker", "listener"):
+        if f"aws_ecs_service.{service}.name" not in services:
+            problems.append(f"the redeploy input does not list aws_ecs_service.{service}")
+    machine = str((stack.resource("aws_sfn_state_machine.redeploy") or {}).get("definition", ""))
+    if "aws-sdk:ecs:updateService" not in machine or "ForceNewDeployment = true" not in machine:
+        problems.append("the redeploy state machine does not force a new ECS deployment")
+    return problems
+
+
 CHECKS = [
     check_uploads_notification,
     check_ingest_queue_policy,
@@ -715,6 +749,7 @@ CHECKS = [
     check_app_settings,
     check_containers,
     check_load_balancer,
+    check_redeploy_on_rotation,
 ]
 
 # ---------------------------------------------------------------------------------------------
@@ -968,6 +1003,21 @@ MUTATIONS = [
         "invalid header",
     ),
     (check_load_balancer, "alb.tf", r'path\s+= "/healthz"', 'path = "/"', "/healthz"),
+    (
+        check_redeploy_on_rotation,
+        "redeploy.tf",
+        r'labelUpdated = \["AWSCURRENT"\]',
+        'labelUpdated = ["AWSPENDING"]',
+        "AWSCURRENT",
+    ),
+    (check_redeploy_on_rotation, "redeploy.tf", r"\s+aws_ecs_service\.worker\.name,", "", "worker"),
+    (
+        check_redeploy_on_rotation,
+        "redeploy.tf",
+        r"ForceNewDeployment = true",
+        "ForceNewDeployment = false",
+        "force",
+    ),
 ]
 
 
