@@ -782,6 +782,17 @@ def test_every_tf_file_parses():
         hcl2.loads(path.read_text())
 
 
+def test_readme_documents_every_variable_output_and_skip():
+    readme = (TERRAFORM_DIR / "README.md").read_text()
+    stack = real_stack()
+    for name in [*stack.variables, *stack.outputs]:
+        assert f"| `{name}` |" in readme, f"terraform/README.md does not document {name}"
+    for path in sorted(TERRAFORM_DIR.glob("*.tf")):
+        for check_id in re.findall(r"checkov:skip=(CKV2?_AWS_\d+)", path.read_text()):
+            number = check_id.rsplit("_", 1)[1]
+            assert check_id in readme or f"/{number}" in readme, f"README does not explain skip {check_id}"
+
+
 def test_every_skipped_checkov_check_has_a_reason():
     for path in sorted(TERRAFORM_DIR.glob("*.tf")):
         for number, line in enumerate(path.read_text().splitlines(), 1):
