@@ -31,10 +31,13 @@ locals {
     LOG_LEVEL                     = var.log_level
   }
 
-  # Container runtime settings (not app settings): temp files go to the scratch volume, and no
-  # .pyc files are written to the read-only root filesystem.
+  # Container runtime settings (not app settings): temp files, caches and gunicorn's control
+  # socket ($XDG_RUNTIME_DIR/gunicorn.ctl) go to the scratch volume, and no .pyc files are
+  # written to the read-only root filesystem.
   runtime_environment = {
     TMPDIR                  = "/tmp"
+    XDG_RUNTIME_DIR         = "/tmp"
+    XDG_CACHE_HOME          = "/tmp/.cache"
     PYTHONDONTWRITEBYTECODE = "1"
     PYTHONUNBUFFERED        = "1"
   }

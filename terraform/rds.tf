@@ -11,15 +11,19 @@ resource "aws_db_subnet_group" "main" {
 resource "aws_db_parameter_group" "main" {
   name        = "${local.name}-postgres16"
   family      = "postgres16"
-  description = "${local.name}: TLS only; DDL, slow statements and connections logged without bind parameters"
+  description = "${local.name}: TLS only; DDL and connections logged, no statement text with patient data"
 
   parameter {
     name  = "rds.force_ssl"
     value = "1"
   }
 
-  # Query logging: schema changes and slow statements. Bind parameters (which may carry patient
-  # identifiers) are never written to the log.
+  # Logging without patient data. Django's psycopg backend binds parameters client-side, so
+  # statement text carries literal values (names, MRNs): schema changes are logged (no row data),
+  # slow statements only when db_slow_query_ms >= 0 is chosen knowingly, failing statements
+  # without their text (log_min_error_statement = panic) and errors without the DETAIL line that
+  # would show key values (log_error_verbosity = terse). RDS's own maintenance user (rdsadmin)
+  # is not logged unless rds.force_admin_logging_level is raised.
   parameter {
     name  = "log_statement"
     value = "ddl"
@@ -31,13 +35,13 @@ resource "aws_db_parameter_group" "main" {
   }
 
   parameter {
-    name  = "log_parameter_max_length"
-    value = "0"
+    name  = "log_min_error_statement"
+    value = "panic"
   }
 
   parameter {
-    name  = "log_parameter_max_length_on_error"
-    value = "0"
+    name  = "log_error_verbosity"
+    value = "terse"
   }
 
   parameter {

@@ -648,13 +648,13 @@ variable "db_multi_az" {
 }
 
 variable "db_slow_query_ms" {
-  description = "Statements slower than this (ms) are logged (log_min_duration_statement). Bind parameters are never logged."
+  description = "Log statements slower than this many ms (log_min_duration_statement); -1 (the default) logs none. The logged text includes literal values, which may be patient identifiers: enable only for a tuning session."
   type        = number
-  default     = 1000
+  default     = -1
 
   validation {
-    condition     = var.db_slow_query_ms >= 0 && floor(var.db_slow_query_ms) == var.db_slow_query_ms
-    error_message = "db_slow_query_ms must be a whole number of milliseconds, 0 or more."
+    condition     = var.db_slow_query_ms >= -1 && floor(var.db_slow_query_ms) == var.db_slow_query_ms
+    error_message = "db_slow_query_ms must be -1 (off) or a whole number of milliseconds."
   }
 }
 
