@@ -3,6 +3,7 @@
 #   1. terraform fmt -check -recursive terraform
 #   2. checkov (pinned, in its own virtualenv: its bc-python-hcl2 dependency replaces the `hcl2`
 #      module of python-hcl2, which the test suite uses), failing on any failed check.
+#   3. terraform test (mocked AWS provider), only if `terraform init` has installed the providers.
 # Neither needs AWS credentials or the internet beyond PyPI for the first checkov install
 # (checkov runs with --skip-download). The HCL wiring test runs with the pytest suite:
 #   python -m pytest tests/terraform
@@ -49,5 +50,16 @@ t=$SECONDS
 # --quiet prints only failed checks; checkov exits non-zero when any check fails.
 "$CHECKOV_VENV/bin/checkov" -d terraform --framework terraform --skip-download --quiet --compact
 took "checkov" "$t"
+
+# terraform test (terraform/tests/*.tftest.hcl) mocks the AWS provider but needs the providers
+# installed; run it when `terraform init` has been done (it needs the internet once).
+if [[ -d terraform/.terraform/providers ]]; then
+    step "terraform test (mocked AWS provider)"
+    t=$SECONDS
+    "$TERRAFORM" -chdir=terraform test
+    took "terraform test" "$t"
+else
+    step "terraform test skipped: run 'terraform -chdir=terraform init -backend=false' first"
+fi
 
 printf 'terraform checks passed in %ss\n' "$(($SECONDS - started))"
