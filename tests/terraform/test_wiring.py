@@ -8,8 +8,8 @@ policy grants "*" where a narrower grant serves, each service role only reaches 
 queues, and an output exists for every setting the app reads.
 
 Every check is a function returning a list of problems. Each is run against the real stack
-(expecting none) and against a small bad HCL snippet (expecting some), so a check that silently
-stopped checking would fail. No Django, no database: plain functions, no fixtures.
+(expecting none) and against one-line mutations of it (expecting the named problem), so a check
+that silently stopped checking would fail. No Django, no database: plain functions, no fixtures.
 """
 
 from __future__ import annotations
