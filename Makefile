@@ -63,5 +63,9 @@ collectstatic:
 serve-production:
 	$(BIN)/gunicorn config.wsgi:application --config gunicorn.conf.py
 
+## Terraform: fmt -check and checkov (in its own virtualenv); the HCL wiring tests run with pytest.
+terraform-check:
+	scripts/terraform_checks.sh
+
 clean:
-	rm -rf $(VENV) var .pytest_cache .ruff_cache staticfiles
+	rm -rf $(VENV) .venv-checkov var .pytest_cache .ruff_cache staticfiles

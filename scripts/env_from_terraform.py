@@ -116,9 +116,7 @@ def render_env(outputs: Mapping[str, Any]) -> str:
     missing = sorted({name for name in needed if name not in values})
     if missing:
         raise MissingOutputsError(
-            "terraform outputs missing: "
-            + ", ".join(missing)
-            + " (run `terraform output -json` in terraform/)"
+            "terraform outputs missing: " + ", ".join(missing) + " (run `terraform output -json` in terraform/)"
         )
 
     lines = [HEADER]

@@ -145,6 +145,10 @@ if CELERY_BROKER_URL.startswith("sqs://"):
             },
         }
     )
+    # SQS has no broadcast: remote control and events would try to create queues the IAM roles
+    # (rightly) do not allow.
+    CELERY_WORKER_ENABLE_REMOTE_CONTROL = False
+    CELERY_WORKER_SEND_TASK_EVENTS = False
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- Ingestion ----------------------------------------------------------------------------------
