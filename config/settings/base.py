@@ -202,3 +202,5 @@ LOGGING = {
 
 # --- Seed ---------------------------------------------------------------------------------------
 HPB_DEMO_USERNAME = env.str("HPB_DEMO_USERNAME", default="curator")
+# Empty: seed_hpb generates a password for a new demo curator and prints it once.
+HPB_DEMO_PASSWORD = env.str("HPB_DEMO_PASSWORD", default="")
