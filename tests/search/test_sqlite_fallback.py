@@ -46,7 +46,19 @@ for bad in ["", "   ", "x" * 501, "a\x00b"]:
     except fulltext.SearchQueryError as error:
         errors.append(str(error))
 
+from django.contrib.auth import get_user_model
+from django.test import Client
+
+admin_user = get_user_model().objects.create_superuser("admin", "admin@example.org", "pw-for-tests-only")
+client = Client()
+client.force_login(admin_user)
+admin_pages = {}
+for query in ["klatskin", "' OR 1=1 --", "a\x00b"]:
+    response = client.get("/admin/cases/case/", {"q": query})
+    admin_pages[query] = [response.status_code, "Draft Klatskin" in response.text, "Hilar case" in response.text]
+
 print(json.dumps({
+    "admin": admin_pages,
     "klatskin": run("klatskin"),
     "klatskin_all": run("klatskin", Case.objects.all()),
     "phrase": run('"portal vein"'),
@@ -94,6 +106,13 @@ def test_containment_search_on_sqlite(sqlite_run):
     assert sqlite_run["admin_cases"] == ["Draft Klatskin", "Hilar case"]
     assert sqlite_run["admin_documents"] == ["Laparoscopic note"]
     assert len(sqlite_run["errors"]) == 4
+
+
+def test_the_admin_search_box_uses_containment_on_sqlite(sqlite_run):
+    # the ModelAdmin's own search_fields (title, slug, MRN, summary), not the documents' text
+    assert sqlite_run["admin"]["klatskin"] == [200, True, False]
+    assert sqlite_run["admin"]["' OR 1=1 --"][0] == 200
+    assert sqlite_run["admin"]["a\x00b"][0] == 200
 
 
 def test_sqlite_snippets_are_escaped_with_marks(sqlite_run):
