@@ -187,6 +187,13 @@ def edge_defects(faces: np.ndarray) -> tuple[int, int]:
 
 def _decimate(points: np.ndarray, faces: np.ndarray, smoothed: vtkPolyData, target: int
               ) -> tuple[np.ndarray, np.ndarray, str]:
+    """Quadric decimation to about ``target`` triangles that must not open the surface.
+
+    Both decimators occasionally leave a non-manifold edge (two sheets pinched together where an
+    organ is one voxel thin between vessels; measured: 1-2 edges on a 60k-triangle liver). That
+    does not open the surface or spoil its volume or orientation, so it is accepted and reported in
+    the metadata; an open edge is not, and falls back to the next option.
+    """
     if target >= len(faces):
         return points, faces, "none"
     if _fast_simplification is not None:
@@ -195,7 +202,7 @@ def _decimate(points: np.ndarray, faces: np.ndarray, smoothed: vtkPolyData, targ
                 points, faces, target_count=target, agg=7.0, verbose=False
             )
         new_faces = np.asarray(new_faces, dtype=np.int64).reshape(-1, 3)
-        if len(new_faces) and edge_defects(new_faces) == (0, 0):
+        if len(new_faces) and edge_defects(new_faces)[0] == 0:
             return np.asarray(new_points, dtype=np.float64), new_faces, "fast-simplification"
     dec = vtkQuadricDecimation()
     dec.SetInputData(smoothed)
@@ -203,7 +210,7 @@ def _decimate(points: np.ndarray, faces: np.ndarray, smoothed: vtkPolyData, targ
     dec.VolumePreservationOn()
     dec.Update()
     new_points, new_faces = _triangles(dec.GetOutput())
-    if len(new_faces) and edge_defects(new_faces) == (0, 0):
+    if len(new_faces) and edge_defects(new_faces)[0] == 0:
         return new_points, new_faces, "vtkQuadricDecimation"
     return points, faces, "none"
 
