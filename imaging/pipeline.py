@@ -30,7 +30,7 @@ from .archive import ExtractionBudget, gather_files
 from .dicom import ScanResult, choose_series, plan_series, read_volume, scan_files
 from .meshes import MeshSettings, build_meshes
 from .segmentation import LabelMap, load_segmentation
-from .volume import BackgroundWriter, volume_metadata, write_preview, write_vti
+from .volume import DEFAULT_BLOCK_BYTES, BackgroundWriter, volume_metadata, write_preview, write_vti
 
 STAGES = ("extract", "scan", "read", "volume", "segmentation", "meshes")
 # Rough share of the total time of each stage, for the overall progress fraction.
@@ -149,6 +149,12 @@ def convert(
             volume = read_volume(plan, max_volume_bytes=limits.max_volume_bytes)
         grid = volume.layout.grid
 
+        seg_path = Path(segmentation) if segmentation is not None else None
+        auto = False
+        if seg_path is None:
+            seg_path = _auto_segmentation(scan, series.frame_of_reference_uid)
+            auto = seg_path is not None
+
         with stages.stage("volume"):
             volume_path = out_dir / "volume.vti"
             preview_path = out_dir / "preview.png"
@@ -156,7 +162,10 @@ def convert(
 
             def write_outputs() -> dict[str, Any]:
                 start = time.perf_counter()
-                report = write_vti(volume_path, volume.array, grid, scalar_range=volume.scalar_range)
+                # One deflate stream on this thread while meshing runs; parallel blocks when alone.
+                block_bytes = None if seg_path is not None else DEFAULT_BLOCK_BYTES
+                report = write_vti(volume_path, volume.array, grid, scalar_range=volume.scalar_range,
+                                   block_bytes=block_bytes)
                 width, height = write_preview(preview_path, volume.array, center=PREVIEW_WINDOW[0],
                                               width=PREVIEW_WINDOW[1])
                 report["preview"] = {"width": width, "height": height, "window_level": PREVIEW_WINDOW[0],
@@ -166,11 +175,6 @@ def convert(
 
             writer = BackgroundWriter(write_outputs)
 
-        seg_path = Path(segmentation) if segmentation is not None else None
-        auto = False
-        if seg_path is None:
-            seg_path = _auto_segmentation(scan, series.frame_of_reference_uid)
-            auto = seg_path is not None
         label_map: LabelMap | None = None
         with stages.stage("segmentation"):
             if seg_path is not None:

@@ -41,14 +41,15 @@ VTK_TYPES = {
     np.dtype(np.float64): "Float64",
 }
 DEFAULT_BLOCK_BYTES = 1 << 20
+_STREAM_STEP = 4 << 20
 SCALARS_NAME = "HU"
 
 
-def compressor() -> tuple[str, Callable[[bytes | memoryview], bytes]]:
-    """The deflate implementation in use and a level-1 compress function."""
+def compressor() -> tuple[str, Callable[[bytes | memoryview], bytes], Callable[[], Any]]:
+    """The deflate implementation in use: its name, a level-1 compress function, a compressobj."""
     if _fast_zlib is not None:
-        return "isal", lambda data: _fast_zlib.compress(data, 1)
-    return "zlib", lambda data: zlib.compress(data, 1)
+        return "isal", lambda data: _fast_zlib.compress(data, 1), lambda: _fast_zlib.compressobj(1)
+    return "zlib", lambda data: zlib.compress(data, 1), lambda: zlib.compressobj(1)
 
 
 def _fmt(values: Any) -> str:
@@ -61,12 +62,16 @@ def write_vti(
     grid: ImageGrid,
     *,
     name: str = SCALARS_NAME,
-    block_bytes: int = DEFAULT_BLOCK_BYTES,
+    block_bytes: int | None = DEFAULT_BLOCK_BYTES,
     workers: int | None = None,
     scalar_range: tuple[float, float] | None = None,
 ) -> dict[str, Any]:
     """Write ``array`` (shape ``grid.shape``) as a zlib-compressed VTK XML ImageData file.
 
+    Blocks of ``block_bytes`` are compressed in parallel by ``workers`` threads. With
+    ``block_bytes=None`` the whole array is one block, deflated as a stream on the calling thread in
+    4 MiB steps: each step runs outside the GIL, so this is the mode to use when the CPU is shared with
+    other work (the pipeline meshes meanwhile), and it never holds the compressed volume in memory.
     Returns a small report: bytes written, compression ratio, compressor and block count.
     """
     if array.shape != grid.shape:
@@ -76,7 +81,10 @@ def write_vti(
     raw = memoryview(flat).cast("B")
     total = raw.nbytes
     # Whole elements per block, so no value is split across blocks (VTK does the same).
-    block = max(flat.itemsize, (block_bytes // flat.itemsize) * flat.itemsize)
+    if block_bytes is None:
+        block = max(total, flat.itemsize)
+    else:
+        block = max(flat.itemsize, (block_bytes // flat.itemsize) * flat.itemsize)
     n_blocks = (total + block - 1) // block if total else 0
     last = total - (n_blocks - 1) * block if n_blocks else 0
     last_partial = 0 if last == block else last
@@ -103,7 +111,7 @@ def write_vti(
         "   _"
     ).encode("ascii")
     tail = b"\n  </AppendedData>\n</VTKFile>\n"
-    name_used, compress = compressor()
+    name_used, compress, compressobj = compressor()
     workers = workers or min(4, os.cpu_count() or 1)
     sizes: list[int] = []
     path = Path(path)
@@ -116,17 +124,28 @@ def write_vti(
         def task(i: int) -> bytes:
             return compress(raw[i * block: min(total, (i + 1) * block)])
 
-        with ThreadPoolExecutor(workers, thread_name_prefix="vti-deflate") as pool:
-            pending: list[Future[bytes]] = []
-            next_block = 0
-            window = 2 * workers
-            while next_block < n_blocks or pending:
-                while next_block < n_blocks and len(pending) < window:
-                    pending.append(pool.submit(task, next_block))
-                    next_block += 1
-                chunk = pending.pop(0).result()
-                sizes.append(len(chunk))
-                fh.write(chunk)
+        if n_blocks == 1:
+            stream = compressobj()
+            written = 0
+            for start in range(0, total, _STREAM_STEP):
+                out = stream.compress(raw[start: start + _STREAM_STEP])
+                written += len(out)
+                fh.write(out)
+            out = stream.flush()
+            fh.write(out)
+            sizes.append(written + len(out))
+        elif n_blocks:
+            with ThreadPoolExecutor(workers, thread_name_prefix="vti-deflate") as pool:
+                pending: list[Future[bytes]] = []
+                next_block = 0
+                window = 2 * workers
+                while next_block < n_blocks or pending:
+                    while next_block < n_blocks and len(pending) < window:
+                        pending.append(pool.submit(task, next_block))
+                        next_block += 1
+                    chunk = pending.pop(0).result()
+                    sizes.append(len(chunk))
+                    fh.write(chunk)
         fh.write(tail)
         fh.seek(header_at)
         fh.write(struct.pack(f"<{3 + n_blocks}Q", n_blocks, block, last_partial, *sizes))
