@@ -230,7 +230,7 @@ def scan_files(paths: Iterable[Path]) -> ScanResult:
             ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=_SCAN_TAGS)
         except InvalidDicomError:
             suffix = path.suffix.lower() or "no extension"
-            result.others[f"non-DICOM file ({suffix})"] += 1
+            result.others[f"non-DICOM files ({suffix})"] += 1
             continue
         except Exception as exc:  # noqa: BLE001 - bad bytes raise anything; report, never crash
             result.damaged.append((path, f"{type(exc).__name__}: {exc}"[:200]))
@@ -251,27 +251,30 @@ def _classify(path: Path, ds: Dataset, result: ScanResult) -> None:
         return
     if sop_class == SEGMENTATION_STORAGE:
         result.segmentations.append(path)
-        result.others["DICOM SEG (segmentation)"] += 1
+        result.others["DICOM SEG segmentations"] += 1
         return
     modality = str(ds.get("Modality") or "?")
     series_uid = str(ds.get("SeriesInstanceUID") or "")
     is_image = "Rows" in ds and "Columns" in ds
+    if sop_class in CT_CLASSES and (not is_image or not series_uid):
+        # pydicom reads a truncated file without complaint, up to where it ends: a CT image that
+        # lacks its Type 1 image attributes is a damaged file, not something to skip silently.
+        result.damaged.append((path, "a CT image without Rows/Columns/SeriesInstanceUID: truncated or "
+                                     "incomplete"))
+        return
     if not is_image:
         name = UID(sop_class).name if sop_class else "unknown SOP class"
-        result.others[f"DICOM non-image object ({modality}, {name})"] += 1
+        result.others[f"{name} objects without image data"] += 1
         return
     if sop_class not in CT_CLASSES or _is_localizer(ds):
         if _is_localizer(ds):
-            kind = f"{modality} localizer image"
+            kind = f"{modality} localizer images"
         else:
-            kind = f"{modality} image ({UID(sop_class).name})"
+            kind = f"{modality} images ({UID(sop_class).name})"
         result.others[kind] += 1
         if series_uid:
             prev = result.other_series.get(series_uid, (kind, 0))
             result.other_series[series_uid] = (prev[0], prev[1] + 1)
-        return
-    if not series_uid:
-        result.damaged.append((path, "CT image without SeriesInstanceUID"))
         return
     series = result.series.get(series_uid)
     if series is None:
@@ -291,7 +294,7 @@ def _classify(path: Path, ds: Dataset, result: ScanResult) -> None:
 
 
 def _found_summary(scan: ScanResult) -> str:
-    parts = [f"{n} {kind}" for kind, n in sorted(scan.others.items(), key=lambda kv: (-kv[1], kv[0]))]
+    parts = [f"{kind}: {n}" for kind, n in sorted(scan.others.items(), key=lambda kv: (-kv[1], kv[0]))]
     return ", ".join(parts) if parts else "nothing at all"
 
 
@@ -486,13 +489,27 @@ def plan_series(series: SeriesInfo, *, min_slices: int, max_tilt_fraction: float
             f"{along[k]:.2f} mm along the slice normal ({a.describe()} and {b.describe()}){hint}. It "
             "likely mixes two phases or acquisitions: export each one as its own series.",
         )
-    step = float(np.median(diffs))
-    gaps = np.flatnonzero(diffs > 1.5 * step)
+    # The step: the typical value among the smallest differences. A median of all differences fails
+    # when many slices are missing (positions 0, 2, 6: median 3, no gap seen); gaps only ever make a
+    # difference larger, so the small ones hold the true step.
+    step = float(np.median(diffs[diffs <= 1.5 * diffs.min()]))
+    ratios = diffs / step
+    off_grid = np.flatnonzero(np.abs(ratios - np.rint(ratios)) > 0.2)
+    if off_grid.size:
+        typical = float(np.median(diffs))
+        k = int(np.flatnonzero(np.abs(diffs - typical) > 0.1 * typical)[0])
+        raise IngestError(
+            "uneven_spacing",
+            f"Series {uid} has uneven slice spacing: slices {k + 1} and {k + 2} are {diffs[k]:.4g} mm apart "
+            f"where the series mostly steps by {typical:.4g} mm (steps range from {diffs.min():.4g} to "
+            f"{diffs.max():.4g} mm). Upload a reconstruction with a constant slice interval.",
+        )
+    gaps = np.flatnonzero(np.rint(ratios) >= 2)
     if gaps.size:
         missing_total = 0
         details = []
         for g in gaps:
-            missing = max(1, int(round(diffs[g] / step)) - 1)
+            missing = int(np.rint(ratios[g])) - 1
             missing_total += missing
             details.append(
                 f"between slice {g + 1} and {g + 2} ({diffs[g]:.4g} mm where {step:.4g} mm is expected): "

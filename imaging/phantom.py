@@ -275,12 +275,13 @@ def _ct_image(
     *, seed: int, uid_key: str, k: int, instance: int, position: Sequence[float], row: np.ndarray,
     col: np.ndarray, pixel_spacing: tuple[float, float], slice_step: float, slope: float, intercept: float,
     signed: bool, hu_slice: np.ndarray, extra: dict[str, object] | None,
+    frame_of_reference_uid: str | None = None,
 ) -> Dataset:
     """One classic CT image (slice ``k`` of the series ``uid_key``) holding ``hu_slice``."""
     normal = np.cross(row, col)
     ds = _base_dataset(seed=seed, study_uid=phantom_uid(seed, uid_key, "study"),
                        series_uid=phantom_uid(seed, uid_key, "series"),
-                       for_uid=phantom_uid(seed, uid_key, "for"),
+                       for_uid=frame_of_reference_uid or phantom_uid(seed, uid_key, "for"),
                        sop_class=CT_IMAGE_STORAGE, sop_uid=phantom_uid(seed, uid_key, "image", k),
                        series_number=1, description="Phantom abdomen portal venous")
     ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
@@ -321,6 +322,7 @@ def write_ct_series(
     transfer_syntax: str = ExplicitVRLittleEndian,
     file_order: Literal["ascending", "descending", "shuffled"] = "descending",
     extra: dict[str, object] | None = None,
+    frame_of_reference_uid: str | None = None,
 ) -> list[Path]:
     """Write ``hu`` (acquisition order: slice k, row j, column i) as a classic CT series.
 
@@ -345,7 +347,8 @@ def write_ct_series(
     for instance, k in enumerate(order, start=1):
         ds = _ct_image(seed=seed, uid_key=uid_key, k=k, instance=instance, position=positions[k], row=row,
                        col=col, pixel_spacing=pixel_spacing, slice_step=slice_step, slope=slope,
-                       intercept=intercept, signed=signed, hu_slice=hu[k], extra=extra)
+                       intercept=intercept, signed=signed, hu_slice=hu[k], extra=extra,
+                       frame_of_reference_uid=frame_of_reference_uid)
         if UID(transfer_syntax) != ExplicitVRLittleEndian:
             ds.compress(transfer_syntax, generate_instance_uid=False)
         path = out_dir / f"CT{instance:04d}.dcm"
