@@ -124,6 +124,7 @@ def _load_dicom_seg(path: Path, *, grid: ImageGrid, frame_of_reference_uid: str 
              for item in ds.get("SegmentSequence") or []}
     for key, value in (labels or {}).items():
         names[int(key)] = str(value)
+    _check_pixel_data_complete(path, ds)
     seg_type = str(ds.get("SegmentationType") or "BINARY").upper()
     dtype = _label_dtype(max(names, default=1))
     metadata: dict[str, Any] = {
@@ -145,6 +146,29 @@ def _load_dicom_seg(path: Path, *, grid: ImageGrid, frame_of_reference_uid: str 
     return LabelMap(array=array, names=names, metadata=metadata)
 
 
+def _check_pixel_data_complete(path: Path, ds: Any) -> None:
+    """pydicom decodes a truncated native SEG without complaint (it reads what is there): compare
+    the pixel data the header implies with what the file holds."""
+    import pydicom
+
+    syntax = str(ds.file_meta.get("TransferSyntaxUID", ""))
+    if syntax not in ("1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2"):
+        return  # encapsulated data: the decoder notices a truncated fragment
+    frames = int(ds.get("NumberOfFrames") or 1)
+    expected = -(-frames * int(ds.Rows) * int(ds.Columns) * int(ds.BitsAllocated) // 8)
+    try:
+        actual = len(pydicom.dcmread(path).get("PixelData") or b"")
+    except Exception as exc:  # noqa: BLE001 - bad bytes
+        raise IngestError("segmentation_unreadable",
+                          f"Segmentation {path.name!r} cannot be read ({type(exc).__name__}).") from exc
+    if actual < expected:
+        raise IngestError(
+            "segmentation_unreadable",
+            f"Segmentation {path.name!r} is truncated: {frames} frames need {expected:,} bytes of pixel "
+            f"data, the file holds {actual:,}. Export it again.",
+        )
+
+
 def _place_frames(path: Path, ds: Any, grid: ImageGrid, seg_type: str, dtype: np.dtype
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Write each SEG frame straight into the label map, when every frame lies on a CT plane.
@@ -164,7 +188,6 @@ def _place_frames(path: Path, ds: Any, grid: ImageGrid, seg_type: str, dtype: np
     n_frames = int(ds.get("NumberOfFrames") or 1)
     if len(per_frame) != n_frames:
         raise _NotOnGridError
-    rows, cols = int(ds.Rows), int(ds.Columns)
     inverse = np.linalg.inv(grid.array_affine())
     out = np.zeros(grid.shape, dtype=dtype)
     size = int(np.iinfo(dtype).max) + 1 if dtype.itemsize == 1 else 65536
@@ -198,7 +221,26 @@ def _place_frames(path: Path, ds: Any, grid: ImageGrid, seg_type: str, dtype: np
         plans.append((number, np.rint(origin[:3]).astype(int), a_c, int(np.sign(d_col[a_c])), a_r,
                       int(np.sign(d_row[a_r]))))
 
-    for f, frame in enumerate(iter_pixels(path)):
+    try:
+        _write_frames(path, iter_pixels(path), plans, out, seg_type, threshold, dtype, src_counts,
+                      placed_counts)
+    except IngestError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - truncated or undecodable pixel data
+        raise IngestError(
+            "segmentation_unreadable",
+            f"The frames of segmentation {path.name!r} cannot be decoded ({type(exc).__name__}: "
+            f"{str(exc)[:200]}). The file is probably truncated: export it again.",
+        ) from exc
+    return out, src_counts, placed_counts
+
+
+def _write_frames(path: Path, frames: Any, plans: list[tuple], out: np.ndarray, seg_type: str,
+                  threshold: float, dtype: np.dtype, src_counts: np.ndarray,
+                  placed_counts: np.ndarray) -> None:
+    count = 0
+    for f, frame in enumerate(frames):
+        count += 1
         number, t, a_c, s_c, a_r, s_r = plans[f]
         if seg_type == "LABELMAP":
             values = frame.astype(dtype, copy=False)
@@ -207,11 +249,11 @@ def _place_frames(path: Path, ds: Any, grid: ImageGrid, seg_type: str, dtype: np
             mask = frame > threshold
             src_counts[number] += int(np.count_nonzero(mask))
         a_n = 3 - a_c - a_r
-        if not 0 <= t[a_n] < grid.shape[a_n]:
+        if not 0 <= t[a_n] < out.shape[a_n]:
             continue
         plane = out.transpose((a_n, a_r, a_c))[t[a_n]]
-        r_sel, r_src = _clip_axis(t[a_r], s_r, rows, plane.shape[0])
-        c_sel, c_src = _clip_axis(t[a_c], s_c, cols, plane.shape[1])
+        r_sel, r_src = _clip_axis(t[a_r], s_r, frame.shape[0], plane.shape[0])
+        c_sel, c_src = _clip_axis(t[a_c], s_c, frame.shape[1], plane.shape[1])
         if r_sel is None or c_sel is None:
             continue
         target = plane[r_sel, c_sel]
@@ -223,7 +265,11 @@ def _place_frames(path: Path, ds: Any, grid: ImageGrid, seg_type: str, dtype: np
             placed_counts[number] += int(np.count_nonzero(sub_mask))
             sub = sub_mask.astype(dtype) * dtype.type(number)
         np.maximum(target, sub, out=target)
-    return out, src_counts, placed_counts
+    if count != len(plans):
+        raise IngestError(
+            "segmentation_unreadable",
+            f"Segmentation {path.name!r} declares {len(plans)} frames but holds {count}. Export it again.",
+        )
 
 
 def _clip_axis(start: int, step: int, n_src: int, n_dst: int) -> tuple[slice | None, slice]:

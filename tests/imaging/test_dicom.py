@@ -33,12 +33,9 @@ def load(paths: list[Path] | Path, **limits: float) -> tuple:
     """Scan, choose, plan and read; returns (plan, volume)."""
     files = _files(paths) if isinstance(paths, Path) else paths
     series, _ = choose_series(scan_files(files))
-    plan = plan_series(series, **{**LIMITS, **limits})
-    return plan, read_volume(plan, max_volume_bytes=int(plan_limits(limits)))
-
-
-def plan_limits(limits: dict) -> float:
-    return limits.get("max_volume_bytes", LIMITS["max_volume_bytes"])
+    merged = {**LIMITS, **limits}
+    plan = plan_series(series, **merged)
+    return plan, read_volume(plan, max_volume_bytes=int(merged["max_volume_bytes"]))
 
 
 def refusal(paths: list[Path] | Path, **limits: float) -> IngestError:
@@ -341,7 +338,8 @@ def test_missing_decoder_package_is_named(tmp_path: Path, monkeypatch: pytest.Mo
     # As if neither pyjpegls nor pylibjpeg were installed on the worker.
     monkeypatch.setattr(decoder, "_available", {})
     monkeypatch.setattr(decoder, "_unavailable", {
-        "pyjpegls": ("requires pyjpegls>=1.2",), "pylibjpeg": ("requires pylibjpeg>=2.0 and pylibjpeg-libjpeg",)
+        "pyjpegls": ("requires pyjpegls>=1.2",),
+        "pylibjpeg": ("requires pylibjpeg>=2.0 and pylibjpeg-libjpeg",),
     })
     err = refusal(tmp_path / "series")
     assert err.code == "missing_decoder"
