@@ -411,6 +411,21 @@ def _check_uniform(series: SeriesInfo, frames: list[FrameHeader]) -> None:
             f"Series {uid} mixes {len(groups)} image orientations ({listed}). A volume needs one "
             "orientation: upload the reconstructions as separate series and leave out localizers.",
         )
+    o = np.asarray(groups[0][0])
+    row_norm, col_norm = np.linalg.norm(o[:3]), np.linalg.norm(o[3:])
+    if abs(row_norm - 1) > 0.01 or abs(col_norm - 1) > 0.01 or abs(o[:3] @ o[3:]) > 0.01:
+        raise IngestError(
+            "invalid_geometry",
+            f"Series {uid} has an ImageOrientationPatient that is not two perpendicular unit vectors "
+            f"({_fmt_vec(o)}). The export is broken: re-export the series.",
+        )
+    bad_spacing = [f for f in frames if min(f.pixel_spacing) <= 0]  # type: ignore[arg-type]
+    if bad_spacing:
+        raise IngestError(
+            "invalid_geometry",
+            f"Series {uid} has a PixelSpacing of {bad_spacing[0].pixel_spacing} (zero or negative) in "
+            f"{bad_spacing[0].describe()}. The export is broken: re-export the series.",
+        )
     spacings = Counter(tuple(round(v, 4) for v in f.pixel_spacing) for f in frames)  # type: ignore[union-attr]
     ref = np.asarray(next(iter(spacings)))
     if any(not np.allclose(np.asarray(s), ref, rtol=_SPACING_RTOL, atol=0) for s in spacings):
