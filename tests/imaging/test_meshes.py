@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from vtkmodules.util.numpy_support import vtk_to_numpy
 from vtkmodules.vtkCommonDataModel import vtkPolyData
-from vtkmodules.vtkFiltersCore import vtkFeatureEdges, vtkMassProperties
+from vtkmodules.vtkFiltersCore import vtkFeatureEdges, vtkImplicitPolyDataDistance, vtkMassProperties
 from vtkmodules.vtkIOXML import vtkXMLPolyDataReader
 
 from imaging.geometry import ImageGrid
-from imaging.meshes import build_meshes, edge_defects, label_extents, signed_volume, slugify
+from imaging.meshes import MeshSettings, build_meshes, edge_defects, label_extents, signed_volume, slugify
 from imaging.phantom import PhantomFiles
 from imaging.pipeline import ConversionResult, convert
 
@@ -118,6 +118,26 @@ def test_thin_tube_keeps_its_volume(tmp_path: Path) -> None:
     (mesh,) = build_meshes(labels, grid, {1: "bile duct"}, tmp_path)
     assert mesh.metadata["mesh_volume_ml"] == pytest.approx(mesh.metadata["volume_ml"], rel=0.05)
     assert mesh.metadata["open_edges"] == 0
+
+
+def test_large_structures_use_block_surfaces_faithfully(tmp_path: Path) -> None:
+    grid = ImageGrid(dimensions=(41, 37, 30), spacing=(0.5, 0.5, 1.0), origin=(3.0, -4.0, 5.0))
+    labels = _ball(grid.shape, (14.0, 18.0, 20.0), 12.0)  # odd crop sizes on purpose
+    fine = build_meshes(labels, grid, {1: "liver"}, tmp_path / "fine",
+                        settings=MeshSettings(coarsen_above_voxels=None))[0]
+    block = build_meshes(labels, grid, {1: "liver"}, tmp_path / "block",
+                         settings=MeshSettings(coarsen_above_voxels=1000))[0]
+    assert fine.metadata["surface"] == "discrete-flying-edges"
+    assert block.metadata["surface"] == "flying-edges-2x2-block"
+    poly = read_vtp(block.path)
+    assert open_edges(poly) == 0
+    points, faces = arrays(poly)
+    assert signed_volume(points, faces) / 1000 == pytest.approx(block.metadata["volume_ml"], rel=0.02)
+    assert np.array(block.metadata["bounds"]) == pytest.approx(np.array(fine.metadata["bounds"]), abs=0.5)
+    reference = vtkImplicitPolyDataDistance()
+    reference.SetInput(read_vtp(fine.path))
+    distances = np.abs([reference.EvaluateFunction(*p) for p in points])
+    assert distances.mean() < 0.1 and distances.max() < 0.5  # mm, with 0.5 mm voxels
 
 
 def test_label_touching_the_border_is_closed(tmp_path: Path) -> None:
