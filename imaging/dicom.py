@@ -267,10 +267,8 @@ def _classify(path: Path, ds: Dataset, result: ScanResult) -> None:
         result.others[f"{name} objects without image data"] += 1
         return
     if sop_class not in CT_CLASSES or _is_localizer(ds):
-        if _is_localizer(ds):
-            kind = f"{modality} localizer images"
-        else:
-            kind = f"{modality} images ({UID(sop_class).name})"
+        kind = (f"{modality} localizer images" if _is_localizer(ds)
+                else f"{modality} images ({UID(sop_class).name})")
         result.others[kind] += 1
         if series_uid:
             prev = result.other_series.get(series_uid, (kind, 0))

@@ -314,7 +314,9 @@ def mesh_label(
     del mask, image  # the mask may be tens of MB for a large organ
     surface_kind = "flying-edges-2x2-block" if coarse else "discrete-flying-edges"
 
-    target = int(np.clip(round(len(faces) * settings.keep_fraction), min(len(faces), settings.min_cells),
+    # Size the target on the full-resolution surface (a block surface has about a quarter of it).
+    full_cells = len(faces) * (4 if coarse else 1)
+    target = int(np.clip(round(full_cells * settings.keep_fraction), min(len(faces), settings.min_cells),
                          settings.max_cells))
     points, faces, decimator = _decimate(points, faces, smoothed, target)
 

@@ -209,7 +209,7 @@ def test_missing_geometry(tmp_path: Path, keyword: str) -> None:
     assert keyword in err.message and "1 of 4 images" in err.message
 
 
-@pytest.mark.parametrize("keyword, value", [("ImageOrientationPatient", [1, 0, 0, 1, 0, 0]),
+@pytest.mark.parametrize(("keyword", "value"), [("ImageOrientationPatient", [1, 0, 0, 1, 0, 0]),
                                             ("ImageOrientationPatient", [0, 0, 0, 0, 1, 0]),
                                             ("PixelSpacing", [0, 0.7])])
 def test_broken_geometry_values(tmp_path: Path, keyword: str, value: list[float]) -> None:

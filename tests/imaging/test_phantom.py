@@ -75,7 +75,7 @@ def test_anatomy_and_hounsfield_units() -> None:
     assert set(np.unique(six)) == {0, 1, 2, 3, 4, 5, 6}
 
 
-@pytest.mark.parametrize("label, low, high", [(1, 90, 130), (2, 25, 65), (3, 150, 200), (6, -10, 40)])
+@pytest.mark.parametrize(("label", "low", "high"), [(1, 90, 130), (2, 25, 65), (3, 150, 200), (6, -10, 40)])
 def test_pixel_values_are_plausible(small_phantom: PhantomFiles, label: int, low: float, high: float) -> None:
     _, labels, _, _ = build_phantom("small")
     files = sorted(small_phantom.series_dir.iterdir(), key=lambda p: -int(p.stem[2:]))  # ascending z
