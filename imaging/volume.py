@@ -122,13 +122,13 @@ def write_vti(
         fh.write(b"\0" * (8 * (3 + n_blocks)))  # patched below, once the block sizes are known
 
         def task(i: int) -> bytes:
-            return compress(raw[i * block: min(total, (i + 1) * block)])
+            return compress(raw[i * block : min(total, (i + 1) * block)])
 
         if n_blocks == 1:
             stream = compressobj()
             written = 0
             for start in range(0, total, _STREAM_STEP):
-                out = stream.compress(raw[start: start + _STREAM_STEP])
+                out = stream.compress(raw[start : start + _STREAM_STEP])
                 written += len(out)
                 fh.write(out)
             out = stream.flush()
