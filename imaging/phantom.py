@@ -28,6 +28,7 @@ from pydicom.uid import (
     PYDICOM_IMPLEMENTATION_UID,
     UID,
     ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
 )
 
 from .dicom import CT_IMAGE_STORAGE, ENHANCED_CT_IMAGE_STORAGE
@@ -408,10 +409,14 @@ def write_ct_series(
             extra=extra,
             frame_of_reference_uid=frame_of_reference_uid,
         )
-        if UID(transfer_syntax) != ExplicitVRLittleEndian:
-            ds.compress(transfer_syntax, generate_instance_uid=False)
         path = out_dir / f"CT{instance:04d}.dcm"
-        ds.save_as(path, enforce_file_format=True)
+        if UID(transfer_syntax) == ImplicitVRLittleEndian:
+            ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+            ds.save_as(path, enforce_file_format=True, implicit_vr=True, little_endian=True)
+        else:
+            if UID(transfer_syntax) != ExplicitVRLittleEndian:
+                ds.compress(transfer_syntax, generate_instance_uid=False)
+            ds.save_as(path, enforce_file_format=True)
         paths[k] = path
     return [paths[k] for k in range(nk)]
 

@@ -10,6 +10,7 @@ import pydicom
 import pytest
 from pydicom.encaps import encapsulate
 from pydicom.uid import (
+    ImplicitVRLittleEndian,
     JPEG2000Lossless,
     JPEGLosslessSV1,
     JPEGLSLossless,
@@ -333,8 +334,8 @@ def test_enhanced_multiframe_ct(tmp_path: Path) -> None:
     assert plan.layout.grid.spacing == pytest.approx((0.7, 0.8, 2.0))
 
 
-@pytest.mark.parametrize("syntax", [RLELossless, JPEGLSLossless, JPEG2000Lossless])
-def test_compressed_syntaxes_decode_exactly(tmp_path: Path, syntax: str) -> None:
+@pytest.mark.parametrize("syntax", [ImplicitVRLittleEndian, RLELossless, JPEGLSLossless, JPEG2000Lossless])
+def test_transfer_syntaxes_decode_exactly(tmp_path: Path, syntax: str) -> None:
     hu = np.random.default_rng(3).integers(-1000, 2000, size=(3, 32, 32)).astype(np.float32)
     _series(tmp_path, hu=hu, transfer_syntax=syntax)
     assert str(pydicom.dcmread(_files(tmp_path / "series")[0]).file_meta.TransferSyntaxUID) == syntax
@@ -354,6 +355,19 @@ def test_jpeg_lossless_decodes_exactly(tmp_path: Path) -> None:
         ds.save_as(path)
     plan, volume = load(tmp_path / "series")
     assert plan.transfer_syntaxes == (JPEGLosslessSV1,)
+    np.testing.assert_array_equal(volume.array, hu.astype(np.int16))
+
+
+def test_pixel_offset_from_the_scan_is_checked(tmp_path: Path) -> None:
+    """If a file changes between the scan and the read, the saved Pixel Data offset is not trusted."""
+    hu = unique_hu((4, 5, 6))
+    paths = _series(tmp_path, hu=hu)
+    series, _ = choose_series(scan_files(paths))
+    plan = plan_series(series, **LIMITS)
+    ds = pydicom.dcmread(paths[1])
+    ds.ImageComments = "a longer header moves the pixel data" * 3
+    ds.save_as(paths[1])
+    volume = read_volume(plan, max_volume_bytes=2**30)
     np.testing.assert_array_equal(volume.array, hu.astype(np.int16))
 
 
