@@ -208,6 +208,7 @@ def _place_frames(
     placed_counts = np.zeros(size, dtype=np.int64)
     threshold = (float(ds.get("MaximumFractionalValue") or 255) / 2.0) if seg_type == "FRACTIONAL" else 0
     plans = []
+    axes: dict[tuple, tuple[int, int, int, int]] = {}
     for item in per_frame:
         fg = functools.partial(functional_group_value, item, shared)
         position = fg("PlanePositionSequence", "ImagePositionPatient")
@@ -222,30 +223,13 @@ def _place_frames(
             if referenced is None:
                 raise _NotOnGridError
             number = int(referenced)
-        o = np.asarray([float(v) for v in orientation])
+        key = (tuple(float(v) for v in orientation), float(spacing[0]), float(spacing[1]))
+        if key not in axes:  # usually one entry: orientation and spacing are shared
+            axes[key] = _frame_axes(inverse, *key)
         origin = inverse @ np.append([float(v) for v in position], 1.0)
-        d_col = inverse[:3, :3] @ (o[:3] * float(spacing[1]))  # index step per frame column
-        d_row = inverse[:3, :3] @ (o[3:] * float(spacing[0]))  # index step per frame row
-        a_c, a_r = int(np.argmax(np.abs(d_col))), int(np.argmax(np.abs(d_row)))
-        if (
-            a_c == a_r
-            or not np.allclose(np.abs(d_col[a_c]), 1, atol=1e-3)
-            or not np.allclose(np.abs(d_row[a_r]), 1, atol=1e-3)
-            or np.abs(np.delete(d_col, a_c)).max() > 1e-3
-            or np.abs(np.delete(d_row, a_r)).max() > 1e-3
-            or np.abs(origin[:3] - np.rint(origin[:3])).max() > 0.05
-        ):
+        if np.abs(origin[:3] - np.rint(origin[:3])).max() > 0.05:
             raise _NotOnGridError
-        plans.append(
-            (
-                number,
-                np.rint(origin[:3]).astype(int),
-                a_c,
-                int(np.sign(d_col[a_c])),
-                a_r,
-                int(np.sign(d_row[a_r])),
-            )
-        )
+        plans.append((number, np.rint(origin[:3]).astype(int), *axes[key]))
 
     try:
         _write_frames(
@@ -282,7 +266,8 @@ def _write_frames(
             src_counts[: values.max() + 1] += np.bincount(values.ravel())
         else:
             mask = frame > threshold
-            src_counts[number] += int(np.count_nonzero(mask))
+            src_now = int(np.count_nonzero(mask))
+            src_counts[number] += src_now
         a_n = 3 - a_c - a_r
         if not 0 <= t[a_n] < out.shape[a_n]:
             continue
@@ -297,7 +282,8 @@ def _write_frames(
             placed_counts[: sub.max() + 1] += np.bincount(sub.ravel())
         else:
             sub_mask = mask[r_src, c_src]
-            placed_counts[number] += int(np.count_nonzero(sub_mask))
+            whole = sub_mask.shape == mask.shape
+            placed_counts[number] += src_now if whole else int(np.count_nonzero(sub_mask))
             sub = sub_mask.astype(dtype) * dtype.type(number)
         np.maximum(target, sub, out=target)
     if count != len(plans):
@@ -305,6 +291,25 @@ def _write_frames(
             "segmentation_unreadable",
             f"Segmentation {path.name!r} declares {len(plans)} frames but holds {count}. Export it again.",
         )
+
+
+def _frame_axes(
+    inverse: np.ndarray, orientation: tuple[float, ...], row_spacing: float, column_spacing: float
+) -> tuple[int, int, int, int]:
+    """(axis, sign) in the label map of a frame's column and row directions; each step one voxel."""
+    o = np.asarray(orientation)
+    d_col = inverse[:3, :3] @ (o[:3] * column_spacing)  # index step per frame column
+    d_row = inverse[:3, :3] @ (o[3:] * row_spacing)  # index step per frame row
+    a_c, a_r = int(np.argmax(np.abs(d_col))), int(np.argmax(np.abs(d_row)))
+    if (
+        a_c == a_r
+        or abs(abs(d_col[a_c]) - 1) > 1e-3
+        or abs(abs(d_row[a_r]) - 1) > 1e-3
+        or np.abs(np.delete(d_col, a_c)).max() > 1e-3
+        or np.abs(np.delete(d_row, a_r)).max() > 1e-3
+    ):
+        raise _NotOnGridError
+    return a_c, int(np.sign(d_col[a_c])), a_r, int(np.sign(d_row[a_r]))
 
 
 def _clip_axis(start: int, step: int, n_src: int, n_dst: int) -> tuple[slice | None, slice]:
