@@ -133,8 +133,9 @@ def convert(
     work_dir = Path(work_dir)
     out_dir = work_dir / "output"
     extract_dir = work_dir / "extracted"
-    if out_dir.exists():
-        shutil.rmtree(out_dir)  # a re-run replaces its outputs
+    for stale in (out_dir, extract_dir):  # a re-run (or a run after a crash) starts clean
+        if stale.exists():
+            shutil.rmtree(stale)
     out_dir.mkdir(parents=True)
     stages = _Stages(progress)
     started = time.perf_counter()

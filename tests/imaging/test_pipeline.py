@@ -109,6 +109,21 @@ def test_refusal_leaves_nothing_behind(tmp_path: Path, small_phantom: PhantomFil
     assert not (work / "output").exists() and not (work / "extracted").exists()
 
 
+def test_leftovers_of_a_crashed_run_do_not_matter(tmp_path: Path, small_phantom: PhantomFiles) -> None:
+    archive = tmp_path / "upload.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for path in sorted(small_phantom.series_dir.iterdir()):
+            zf.write(path, f"series/{path.name}")
+    work = tmp_path / "work"
+    (work / "extracted" / "archive-000" / "series").mkdir(parents=True)
+    (work / "extracted" / "archive-000" / "series" / "CT0001.dcm").write_bytes(b"half written")
+    (work / "output" / "structures").mkdir(parents=True)
+    (work / "output" / "structures" / "old.vtp").write_bytes(b"stale")
+    result = convert(inputs=[archive], work_dir=work)
+    assert result.metadata["slice_count"] == 48
+    assert not (work / "output" / "structures" / "old.vtp").exists()
+
+
 def test_rerun_replaces_outputs(tmp_path: Path, small_phantom: PhantomFiles) -> None:
     seg = small_phantom.segmentation_path
     convert(inputs=[small_phantom.series_dir], work_dir=tmp_path, segmentation=seg, labels={2: "HCC"})
