@@ -88,6 +88,8 @@ def test_every_voxel_lands_where_dicom_puts_it(tmp_path: Path, name: str) -> Non
     assert [matrix.GetElement(r, k) for r in range(3) for k in range(3)] == pytest.approx(
         result.metadata["direction"]
     )
+    transposed = np.asarray(result.metadata["direction"]).reshape(3, 3).T.ravel()
+    assert result.metadata["direction_vtkjs"] == pytest.approx(transposed.tolist())
     nz, ny, nx = values.shape
     for z in range(nz):
         for y in range(ny):
