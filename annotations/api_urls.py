@@ -6,5 +6,5 @@ from annotations import views
 
 urlpatterns = [
     path("cases/<id:case_id>/annotations", views.CaseAnnotationListView.as_view(), name="case-annotations"),
-    path("annotations/<id:pk>", views.AnnotationDetailView.as_view(), name="annotation-detail"),
+    path("annotations/<id:annotation_id>", views.AnnotationDetailView.as_view(), name="annotation-detail"),
 ]

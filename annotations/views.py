@@ -58,7 +58,8 @@ class CaseAnnotationListView(ListCreateAPIView):
         serializer.save(case=self.get_case(), author=self.request.user)
 
     def get_success_headers(self, data: dict) -> dict[str, str]:
-        return {"Location": reverse("api:annotation-detail", kwargs={"pk": data["id"]}, request=self.request)}
+        location = reverse("api:annotation-detail", kwargs={"annotation_id": data["id"]}, request=self.request)
+        return {"Location": location}
 
 
 @extend_schema_view(
@@ -74,6 +75,7 @@ class AnnotationDetailView(RetrieveUpdateDestroyAPIView):
     permission_classes = [IsAuthenticated, IsAuthorOrStaff]
     parser_classes = [JSONParser]
     http_method_names = ["get", "patch", "delete", "head", "options"]
+    lookup_url_kwarg = "annotation_id"
 
     def get_queryset(self) -> QuerySet[Annotation]:
         return Annotation.objects.filter(case__in=_visible_cases(self.request)).select_related("author")
