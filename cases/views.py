@@ -1,45 +1,34 @@
-"""Read-only case endpoints of API v1: the list and the detail. Thin: visibility lives in services."""
+"""Read-only case endpoints of API v1: the list and the detail. Thin: the rows come from services."""
 
 from __future__ import annotations
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import QuerySet
+from django.http import Http404
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema
-from rest_framework.generics import ListAPIView, RetrieveAPIView
+from rest_framework.generics import GenericAPIView, ListAPIView
+from rest_framework.request import Request
+from rest_framework.response import Response
 
 from cases import services
 from cases.filters import CaseFilter
-from cases.models import Case, Document
+from cases.models import Case
 from cases.serializers import CaseDetailSerializer, CaseSummarySerializer
 from hpb import flags
 from hpb.api.pagination import HeaderLimitOffsetPagination, pagination_headers
 from hpb.api.views import LIGHTWEIGHT_PARAMETER
-from imaging.models import CaseStructure, ImagingStudy
-
-SUMMARY_COLUMNS = (
-    "id",
-    "slug",
-    "title",
-    "focus",
-    "specialty",
-    "created_at",
-    "updated_at",
-    "status",
-    "lightweight",
-    "tags",
-)
 
 
 class CaseViewMixin:
     """The cases this request may see, and the lightweight flag for the serializers."""
 
+    request: Request
+
     def visible_cases(self) -> QuerySet[Case]:
         return services.visible_cases(user=self.request.user, lightweight=flags.lightweight_mode(self.request))
 
     def get_serializer_context(self) -> dict:
-        context = super().get_serializer_context()
-        context["lightweight"] = flags.lightweight_mode(self.request)
-        return context
+        return {"request": self.request, "view": self, "lightweight": flags.lightweight_mode(self.request)}
 
 
 @extend_schema(tags=["cases"])
@@ -50,9 +39,10 @@ class CaseListView(CaseViewMixin, ListAPIView):
     pagination_class = HeaderLimitOffsetPagination
     filter_backends = [DjangoFilterBackend]
     filterset_class = CaseFilter
+    queryset = Case.objects.none()  # for schema introspection; the real one is get_queryset's
 
-    def get_queryset(self) -> QuerySet[Case]:
-        return self.visible_cases().only(*SUMMARY_COLUMNS).order_by("-created_at", "-id")
+    def get_queryset(self) -> QuerySet:
+        return services.case_summaries(self.visible_cases())
 
     @extend_schema(parameters=[LIGHTWEIGHT_PARAMETER, *pagination_headers()])
     def get(self, request, *args, **kwargs):
@@ -60,26 +50,15 @@ class CaseListView(CaseViewMixin, ListAPIView):
 
 
 @extend_schema(tags=["cases"])
-class CaseDetailView(CaseViewMixin, RetrieveAPIView):
+class CaseDetailView(CaseViewMixin, GenericAPIView):
     """One case with its patient, documents, imaging studies and structures; file URLs are signed."""
 
-    # Four queries whatever the number of related rows: the case joined to its patient, then one
-    # each for documents (without their full text), studies and structures.
-
     serializer_class = CaseDetailSerializer
-    lookup_url_kwarg = "case_id"
-
-    def get_queryset(self) -> QuerySet[Case]:
-        return (
-            self.visible_cases()
-            .select_related("patient")
-            .prefetch_related(
-                Prefetch("documents", queryset=Document.objects.defer("full_text").order_by("created_at", "id")),
-                Prefetch("imaging_studies", queryset=ImagingStudy.objects.order_by("acquired_at", "id")),
-                Prefetch("structures", queryset=CaseStructure.objects.order_by("imaging_study_id", "name", "id")),
-            )
-        )
+    queryset = Case.objects.none()  # for schema introspection
 
     @extend_schema(parameters=[LIGHTWEIGHT_PARAMETER])
-    def get(self, request, *args, **kwargs):
-        return super().get(request, *args, **kwargs)
+    def get(self, request: Request, case_id: int) -> Response:
+        row = services.case_detail(cases=self.visible_cases(), case_id=case_id)
+        if row is None:
+            raise Http404
+        return Response(self.get_serializer(row).data)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from drf_spectacular.utils import extend_schema_field
@@ -31,7 +32,11 @@ class SignedURLField(serializers.Field):
         self.alias = alias
         self.omit_in_lightweight = omit_in_lightweight
 
-    def to_representation(self, value: str) -> str | None:
-        if self.omit_in_lightweight and self.context.get("lightweight"):
+    def signer(self, value: str, context: Mapping[str, Any]) -> str | None:
+        """The URL for `value` given a serializer context (`request`, `lightweight`)."""
+        if self.omit_in_lightweight and context.get("lightweight"):
             return None
-        return storage.signed_url(value, request=self.context.get("request"), default_alias=self.alias)
+        return storage.signed_url(value, request=context.get("request"), default_alias=self.alias)
+
+    def to_representation(self, value: str) -> str | None:
+        return self.signer(value, self.context)
