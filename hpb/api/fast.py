@@ -31,8 +31,11 @@ def _identity(value: Any, context: Mapping[str, Any]) -> Any:
     return value
 
 
-def _datetime(value: dt.datetime, context: Mapping[str, Any]) -> str:
-    # Always UTC with a "Z", as DRF renders it with TIME_ZONE="UTC".
+def _datetime(value: dt.datetime | str, context: Mapping[str, Any]) -> str:
+    # Always UTC with a "Z", as DRF renders it with TIME_ZONE="UTC". Strings are timestamps the
+    # database rendered inside JSON (cases.services.case_detail_single_query).
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
     text = value.astimezone(_UTC).isoformat()
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 

@@ -1,15 +1,16 @@
 """Limit/offset paging whose body stays a plain JSON array.
 
 DESIGN.md fixes the list bodies as arrays, so the paging travels in headers: `X-Total-Count` and an
-RFC 8288 `Link` header with `first`, `prev`, `next` and `last`. A list costs two queries (count and
-page); an empty result or an offset past the end costs only the count.
+RFC 8288 `Link` header with `first`, `prev`, `next` and `last`. A page and its total cost one query
+(the count is a scalar subquery of the page's query); an offset past the end costs a second one.
+Querysets must be plain filtered querysets (no DISTINCT or GROUP BY), which is what the API lists.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import F, Func, QuerySet, Subquery
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import BasePagination
@@ -20,6 +21,22 @@ from rest_framework.utils.urls import remove_query_param, replace_query_param
 DEFAULT_LIMIT = 25
 MAX_LIMIT = 100
 TOTAL_COUNT_HEADER = "X-Total-Count"
+
+
+_TOTAL = "_hpb_total"
+
+
+def _pop_total(page: list) -> int:
+    """Read the total from the first row and remove it from every row (dicts or model instances)."""
+    key = _TOTAL + "_page"
+    first = page[0]
+    total = first[key] if isinstance(first, dict) else getattr(first, key)
+    for row in page:
+        if isinstance(row, dict):
+            del row[key]
+        else:
+            delattr(row, key)
+    return int(total)
 
 
 def _read_int(request: Request, name: str, *, default: int, minimum: int, maximum: int | None) -> int:
@@ -52,10 +69,15 @@ class HeaderLimitOffsetPagination(BasePagination):
         )
         # Bounded so the SQL OFFSET always fits a bigint; anything that large is past the end anyway.
         self.offset = _read_int(request, self.offset_query_param, default=0, minimum=0, maximum=2**62)
-        self.count = queryset.count()
-        if self.offset >= self.count:
-            return []
-        return list(queryset[self.offset : self.offset + self.limit])
+        # The total rides along with the page as an uncorrelated scalar subquery, so a page is one
+        # round trip to the database instead of two. Only an empty page needs its own count.
+        total = Subquery(queryset.order_by().annotate(**{_TOTAL: Func(F("pk"), function="COUNT")}).values(_TOTAL))
+        page = list(queryset.annotate(**{_TOTAL + "_page": total})[self.offset : self.offset + self.limit])
+        if page:
+            self.count = _pop_total(page)
+        else:
+            self.count = 0 if self.offset == 0 else queryset.count()
+        return page
 
     def get_paginated_response(self, data: Any) -> Response:
         response = Response(data)
