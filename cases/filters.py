@@ -56,6 +56,16 @@ class CaseFilter(django_filters.FilterSet):
             data["specialty"] = DEFAULT_SPECIALTY
         super().__init__(data, *args, **kwargs)
 
+    def get_form_class(self) -> type:
+        # django-filter builds a new form class (and its fields) for every request; ours depends on
+        # nothing but the declared filters, so build it once per FilterSet class.
+        cls = type(self)
+        form_class = cls.__dict__.get("_cached_form_class")
+        if form_class is None:
+            form_class = super().get_form_class()
+            cls._cached_form_class = form_class
+        return form_class
+
     def filter_tag(self, queryset: QuerySet[Case], name: str, value: str) -> QuerySet[Case]:
         return filter_by_tag(queryset, value) if value else queryset
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import F, Func, QuerySet, Subquery
+from django.db.models import Func, IntegerField, QuerySet, Subquery
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import BasePagination
@@ -71,7 +71,9 @@ class HeaderLimitOffsetPagination(BasePagination):
         self.offset = _read_int(request, self.offset_query_param, default=0, minimum=0, maximum=2**62)
         # The total rides along with the page as an uncorrelated scalar subquery, so a page is one
         # round trip to the database instead of two. Only an empty page needs its own count.
-        total = Subquery(queryset.order_by().annotate(**{_TOTAL: Func(F("pk"), function="COUNT")}).values(_TOTAL))
+        # COUNT(*) rather than COUNT(id): PostgreSQL can then answer from the list index alone.
+        count_all = Func(template="COUNT(*)", output_field=IntegerField())
+        total = Subquery(queryset.order_by().annotate(**{_TOTAL: count_all}).values(_TOTAL))
         page = list(queryset.annotate(**{_TOTAL + "_page": total})[self.offset : self.offset + self.limit])
         if page:
             self.count = _pop_total(page)
