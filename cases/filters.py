@@ -11,6 +11,7 @@ from typing import Any
 import django_filters
 from django.db import connection
 from django.db.models import QuerySet
+from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework.exceptions import PermissionDenied
 
 from cases import search, services
@@ -79,3 +80,22 @@ class CaseFilter(django_filters.FilterSet):
 
     def filter_q(self, queryset: QuerySet[Case], name: str, value: str) -> QuerySet[Case]:
         return search.search_cases(queryset, query=value)
+
+
+def apply_defaults(queryset: QuerySet[Case]) -> QuerySet[Case]:
+    """What CaseFilter does to a request without any of its parameters: the default specialty."""
+    return queryset.filter(specialty=DEFAULT_SPECIALTY)
+
+
+class CaseFilterBackend(DjangoFilterBackend):
+    """DjangoFilterBackend with a shortcut for the most common request, the unfiltered first page.
+
+    A FilterSet builds and validates a form (about half a millisecond); when the request carries
+    none of CaseFilter's parameters the outcome is known, so apply it directly. Any filter
+    parameter, valid or not, goes through django-filter as usual.
+    """
+
+    def filter_queryset(self, request: Any, queryset: QuerySet, view: Any) -> QuerySet:
+        if not any(name in request.query_params for name in CaseFilter.base_filters):
+            return apply_defaults(queryset)
+        return super().filter_queryset(request, queryset, view)

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 from django.http import Http404
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema
 from rest_framework.generics import GenericAPIView, ListAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from cases import services
-from cases.filters import CaseFilter
+from cases.filters import CaseFilter, CaseFilterBackend
 from cases.models import Case
 from cases.serializers import CaseDetailSerializer, CaseSummarySerializer
 from hpb import flags
@@ -37,7 +36,7 @@ class CaseListView(CaseViewMixin, ListAPIView):
 
     serializer_class = CaseSummarySerializer
     pagination_class = HeaderLimitOffsetPagination
-    filter_backends = [DjangoFilterBackend]
+    filter_backends = [CaseFilterBackend]
     filterset_class = CaseFilter
     queryset = Case.objects.none()  # for schema introspection; the real one is get_queryset's
 

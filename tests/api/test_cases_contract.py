@@ -262,3 +262,14 @@ def test_q_matches_title_and_summary_case_insensitively(user_client):
     assert [c["id"] for c in user_client.get("/api/v1/cases?q=whipple").json()] == [whipple.pk]
     assert [c["id"] for c in user_client.get("/api/v1/cases?q=KLATSKIN").json()] == [klatskin.pk]
     assert user_client.get("/api/v1/cases?q=nothing-like-this").json() == []
+
+
+def test_unfiltered_list_equals_the_explicit_default_filter(user_client):
+    """The no-parameter shortcut (CaseFilterBackend) gives what django-filter gives."""
+    CaseFactory.create_batch(3)
+    CaseFactory(specialty="Colorectal")
+    CaseFactory(status=Case.Status.DRAFT)
+    plain = user_client.get("/api/v1/cases")
+    explicit = user_client.get("/api/v1/cases?specialty=HPB")
+    assert plain.json() == explicit.json()
+    assert plain["X-Total-Count"] == explicit["X-Total-Count"] == "3"
