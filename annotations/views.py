@@ -16,8 +16,8 @@ from rest_framework.reverse import reverse
 
 from annotations.models import Annotation
 from annotations.serializers import AnnotationSerializer
-from cases import services as case_services
 from cases.models import Case
+from cases.services.access import visible_cases
 from hpb import flags
 from hpb.api.pagination import HeaderLimitOffsetPagination, pagination_headers
 from hpb.api.parsers import JSONParser
@@ -26,7 +26,7 @@ from hpb.api.views import LIGHTWEIGHT_PARAMETER
 
 
 def _visible_cases(request) -> QuerySet[Case]:
-    return case_services.visible_cases(user=request.user, lightweight=flags.lightweight_mode(request))
+    return visible_cases(user=request.user, lightweight=flags.lightweight_mode(request))
 
 
 @extend_schema_view(

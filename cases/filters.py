@@ -9,26 +9,16 @@ from __future__ import annotations
 from typing import Any
 
 import django_filters
-from django.db import connection
 from django.db.models import QuerySet
 from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework.exceptions import PermissionDenied
 
-from cases import search, services
+from cases import search
 from cases.models import Case
+from cases.services import access
+from cases.services.tags import filter_cases_by_tag
 
 DEFAULT_SPECIALTY = "HPB"
-
-
-def filter_by_tag(queryset: QuerySet[Case], tag: str) -> QuerySet[Case]:
-    """Cases whose tags list contains `tag` exactly.
-
-    PostgreSQL answers with JSONB containment (`tags @> '["liver"]'`); SQLite (the embedded demo)
-    has no JSON containment lookup, so it degrades to matching the quoted tag in the JSON text.
-    """
-    if connection.vendor == "postgresql":
-        return queryset.filter(tags__contains=[tag])
-    return queryset.filter(tags__icontains=tag)
 
 
 class CaseFilter(django_filters.FilterSet):
@@ -37,7 +27,9 @@ class CaseFilter(django_filters.FilterSet):
         max_length=32,
         help_text=f"Specialty of the cases (default {DEFAULT_SPECIALTY}).",
     )
-    tag = django_filters.CharFilter(method="filter_tag", max_length=64, help_text="Only cases carrying this tag.")
+    tag = django_filters.CharFilter(
+        method="filter_tag", max_length=64, help_text="Only cases carrying exactly this tag (case-sensitive)."
+    )
     status = django_filters.ChoiceFilter(
         choices=Case.Status.choices,
         method="filter_status",
@@ -68,13 +60,13 @@ class CaseFilter(django_filters.FilterSet):
         return form_class
 
     def filter_tag(self, queryset: QuerySet[Case], name: str, value: str) -> QuerySet[Case]:
-        return filter_by_tag(queryset, value) if value else queryset
+        return filter_cases_by_tag(queryset, value) if value else queryset
 
     def filter_status(self, queryset: QuerySet[Case], name: str, value: str) -> QuerySet[Case]:
         if not value:
             return queryset
         user = getattr(self.request, "user", None)
-        if value != Case.Status.PUBLISHED and not services.can_see_unpublished(user):
+        if value != Case.Status.PUBLISHED and not access.can_see_unpublished(user):
             raise PermissionDenied("Only staff may list draft or archived cases.")
         return queryset.filter(status=value)
 

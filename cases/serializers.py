@@ -1,7 +1,7 @@
 """The case contract of API v1 (DESIGN.md): the summary for the list, the full case for the detail.
 
 Field names are the contract: fields may be added, never renamed or removed. These are read-only
-`FastReadSerializer`s over the rows `cases.services` returns (see hpb.api.fast): the declared fields
+`FastReadSerializer`s over the rows `cases.services.reading` returns (see hpb.api.fast): the declared fields
 below are what the schema documents and what the representation is compiled from. Every `*_uri`
 is signed on the way out (hpb.api.fields.SignedURLField); nested imaging rows are serialized here
 because they only ever appear inside a case.

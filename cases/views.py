@@ -9,10 +9,10 @@ from rest_framework.generics import GenericAPIView, ListAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from cases import services
 from cases.filters import CaseFilter, CaseFilterBackend
 from cases.models import Case
 from cases.serializers import CaseDetailSerializer, CaseSummarySerializer
+from cases.services import access, reading
 from hpb import flags
 from hpb.api.pagination import HeaderLimitOffsetPagination, pagination_headers
 from hpb.api.views import LIGHTWEIGHT_PARAMETER
@@ -24,7 +24,7 @@ class CaseViewMixin:
     request: Request
 
     def visible_cases(self) -> QuerySet[Case]:
-        return services.visible_cases(user=self.request.user, lightweight=flags.lightweight_mode(self.request))
+        return access.visible_cases(user=self.request.user, lightweight=flags.lightweight_mode(self.request))
 
     def get_serializer_context(self) -> dict:
         return {"request": self.request, "view": self, "lightweight": flags.lightweight_mode(self.request)}
@@ -41,7 +41,7 @@ class CaseListView(CaseViewMixin, ListAPIView):
     queryset = Case.objects.none()  # for schema introspection; the real one is get_queryset's
 
     def get_queryset(self) -> QuerySet:
-        return services.case_summaries(self.visible_cases())
+        return reading.case_summaries(self.visible_cases())
 
     @extend_schema(parameters=[LIGHTWEIGHT_PARAMETER, *pagination_headers()])
     def get(self, request, *args, **kwargs):
@@ -57,7 +57,7 @@ class CaseDetailView(CaseViewMixin, GenericAPIView):
 
     @extend_schema(parameters=[LIGHTWEIGHT_PARAMETER])
     def get(self, request: Request, case_id: int) -> Response:
-        row = services.case_detail(cases=self.visible_cases(), case_id=case_id)
+        row = reading.case_detail(cases=self.visible_cases(), case_id=case_id)
         if row is None:
             raise Http404
         return Response(self.get_serializer(row).data)

@@ -9,9 +9,9 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from cases import services
 from cases.models import Case, Document
 from cases.serializers import CaseDetailSerializer
+from cases.services import reading as services
 from imaging.models import ImagingStudy
 from tests.factories import CaseFactory, CaseStructureFactory, DocumentFactory, ImagingStudyFactory
 

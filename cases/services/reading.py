@@ -1,12 +1,10 @@
-"""Who may see which cases, and the rows the case endpoints serialize.
+"""The rows the case endpoints of the API serialize: summaries for the list, one case in full.
 
-Non-staff users see published cases only. Staff (curators) also see drafts and archived cases, so
-they can check a case in the viewer before publishing it and look back at withdrawn ones. In
-lightweight mode only cases marked `lightweight` are visible to anyone.
-
-The read paths return plain `values()` rows rather than model instances: the API only reads, and
-skipping model instantiation and prefetch bookkeeping is most of what keeps the detail fast (see
-benchmarks/api.py). The row keys are the serializers' field names (cases.serializers).
+The read paths return plain `values()` rows (or dicts shaped the same way) rather than model
+instances: the API only reads, and skipping model instantiation and prefetch bookkeeping is most of
+what keeps the endpoints fast (see benchmarks/api.py). Row keys are the serializers' field names
+(cases.serializers). Which cases a user may see is `cases.services.access`' business: these
+functions take the visible queryset.
 """
 
 from __future__ import annotations
@@ -37,20 +35,6 @@ PATIENT_FIELDS = ("id", "mrn", "first_name", "last_name", "date_of_birth", "sex"
 DOCUMENT_FIELDS = ("id", "slug", "title", "summary", "mime_type", "storage_uri", "metadata", "created_at")
 STUDY_FIELDS = ("id", "label", "modality", "volume_uri", "preview_uri", "format", "metadata", "acquired_at")
 STRUCTURE_FIELDS = ("id", "name", "color_hex", "mesh_uri", "metadata", "imaging_study_id")
-
-
-def can_see_unpublished(user: Any) -> bool:
-    return bool(user is not None and user.is_authenticated and user.is_staff)
-
-
-def visible_cases(*, user: Any, lightweight: bool) -> QuerySet[Case]:
-    """Cases `user` may list and open, in lightweight mode or not (newest first)."""
-    queryset = Case.objects.all()
-    if not can_see_unpublished(user):
-        queryset = queryset.filter(status=Case.Status.PUBLISHED)
-    if lightweight:
-        queryset = queryset.filter(lightweight=True)
-    return queryset
 
 
 def case_summaries(cases: QuerySet[Case]) -> QuerySet:
