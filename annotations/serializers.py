@@ -20,6 +20,16 @@ BODY_MAX_LENGTH = 10_000
 METADATA_MAX_BYTES = 16 * 1024
 
 
+def _contains_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_contains_nul(k) or _contains_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_contains_nul(item) for item in value)
+    return False
+
+
 class AuthorSerializer(serializers.ModelSerializer):
     class Meta:
         model = get_user_model()
@@ -41,6 +51,9 @@ class MetadataField(serializers.JSONField):
         data = super().to_internal_value(data)
         if not isinstance(data, dict):
             raise serializers.ValidationError('Expected a JSON object, e.g. {"structure_id": 3}.')
+        if _contains_nul(data):
+            # PostgreSQL's jsonb cannot store \u0000; say so rather than fail on save.
+            raise serializers.ValidationError("Metadata may not contain NUL characters (\\u0000).")
         size = len(json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
         if size > METADATA_MAX_BYTES:
             raise serializers.ValidationError(

@@ -175,7 +175,10 @@ def _presigned_s3_url(storage: Storage, key: str, ttl: int) -> str:
     if presigner is None:
         from storages.utils import clean_name
 
-        presigner = presign.presigner_for(storage.connection.meta.client, storage.bucket_name) or _NO_PRESIGNER
+        presigner = None
+        if storage.querystring_auth and not storage.custom_domain:  # otherwise url() does more than presign
+            presigner = presign.presigner_for(storage.connection.meta.client, storage.bucket_name)
+        presigner = presigner or _NO_PRESIGNER
         storage._hpb_presigner = presigner
         storage._hpb_clean_name = clean_name
     if presigner is _NO_PRESIGNER:

@@ -8,7 +8,7 @@ headers, and URL fields are nullable strings.
 from __future__ import annotations
 
 from drf_spectacular.openapi import AutoSchema
-from drf_spectacular.utils import OpenApiTypes, extend_schema_field
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 
@@ -58,6 +58,3 @@ class HPBAutoSchema(AutoSchema):
                 response["description"] = _ERROR_DESCRIPTIONS[code]
                 responses[code] = response
         return responses
-
-
-__all__ = ["ErrorSerializer", "HPBAutoSchema", "JSONObjectField", "OpenApiTypes"]

@@ -68,6 +68,9 @@ def test_metadata_is_optional_and_defaults_to_an_empty_object(user_client):
         ({"body": "ok", "metadata": "text"}, "metadata", "JSON object"),
         ({"body": "ok", "metadata": None}, "metadata", "null"),
         ({"body": "ok", "metadata": {"blob": "x" * (16 * 1024)}}, "metadata", "16384 bytes"),
+        ({"body": "ok", "metadata": {"a": ["x\x00y"]}}, "metadata", "NUL"),
+        ({"body": "ok", "metadata": {"k\x00": 1}}, "metadata", "NUL"),
+        ({"body": "nul \x00 here"}, "body", "Null characters"),
     ],
 )
 def test_invalid_notes_are_400_with_a_message_and_nothing_is_saved(user_client, payload, field, fragment):
@@ -208,3 +211,13 @@ def test_two_users_notes_keep_their_authors(user):
         (alice.username, alice.username),
         (bob.username, bob.username),
     }
+
+
+def test_oversized_bodies_are_413(user_client, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    case = CaseFactory()
+    payload = json.dumps({"body": "x" * 2000})
+    response = user_client.post(f"/api/v1/cases/{case.pk}/annotations", payload, content_type="application/json")
+    assert response.status_code == 413
+    assert response.json()["code"] == "request_too_large"
+    assert not Annotation.objects.exists()

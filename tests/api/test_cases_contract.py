@@ -273,3 +273,11 @@ def test_unfiltered_list_equals_the_explicit_default_filter(user_client):
     explicit = user_client.get("/api/v1/cases?specialty=HPB")
     assert plain.json() == explicit.json()
     assert plain["X-Total-Count"] == explicit["X-Total-Count"] == "3"
+
+
+@pytest.mark.parametrize("query", ["q=%00", "tag=a%00b", "specialty=%00", "status=%00", "q=" + "x" * 201])
+def test_unusable_filter_values_are_400_not_500(user_client, query):
+    CaseFactory()
+    response = user_client.get(f"/api/v1/cases?{query}")
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid"

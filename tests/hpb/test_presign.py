@@ -83,3 +83,30 @@ def test_unsigned_clients_are_left_to_boto3():
 
     client = boto3.client("s3", region_name="us-east-1", config=Config(signature_version=UNSIGNED))
     assert presign.presigner_for(client, "hpb-assets") is None
+
+
+def test_storage_signed_urls_equal_django_storages_urls(s3_storages, db):
+    """Through hpb.storage on moto's S3 the URL is what django-storages' own url() would give."""
+    from hpb import storage
+
+    reference = storage.save("assets", "cases/9/mesh ü.vtp", b"mesh")
+    for _ in range(5):  # both must be made within the same second to compare signatures
+        ours = storage.signed_url(reference)
+        theirs = storage.get_storage("assets").url("cases/9/mesh ü.vtp", expire=900)
+        if parse_qs(urlsplit(ours).query)["X-Amz-Date"] == parse_qs(urlsplit(theirs).query)["X-Amz-Date"]:
+            break
+    assert ours == theirs
+
+
+def test_custom_domains_are_left_to_django_storages(s3_storages, db, settings):
+    from hpb import storage
+
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "assets": {
+            **settings.STORAGES["assets"],
+            "OPTIONS": {**settings.STORAGES["assets"]["OPTIONS"], "custom_domain": "cdn.example.org"},
+        },
+    }
+    url = storage.signed_url(f"s3://{s3_storages['assets']}/cases/1/mesh.vtp")
+    assert url.startswith("https://cdn.example.org/cases/1/mesh.vtp")
