@@ -38,6 +38,7 @@ _ERROR_DESCRIPTIONS = {
     "401": "Not authenticated (send a session cookie or `Authorization: Token <key>`).",
     "403": "Authenticated but not allowed.",
     "404": "Unknown, hidden or malformed id.",
+    "413": "Request body larger than the server accepts.",
 }
 
 
@@ -52,6 +53,8 @@ class HPBAutoSchema(AutoSchema):
             codes += ["401", "403"]
         if "{" in self.path:
             codes.append("404")
+        if self.method in ("POST", "PUT", "PATCH"):
+            codes.append("413")
         for code in codes:
             if code not in responses:
                 response = self._get_response_for_code(ErrorSerializer, code, direction=direction)
