@@ -122,6 +122,10 @@ def server_environment(args: argparse.Namespace, storage_root: Path) -> dict[str
         "PUBLIC_BASE_URL": f"http://127.0.0.1:{args.port}",
         "FEATURE_FLAG_LIGHTWEIGHT_MODE": "false",
         "LOG_LEVEL": "WARNING",
+        # Production settings expect TLS to the database and in front of gunicorn (the load balancer);
+        # the benchmark talks plain HTTP to a local server and a local PostgreSQL.
+        "DATABASE_SSLMODE": "disable",
+        "DJANGO_SECURE_SSL_REDIRECT": "false",
         "PYTHONPATH": str(REPO),
     }
     for name in ("S3_DOCUMENTS_BUCKET", "S3_ASSETS_BUCKET", "S3_UPLOADS_BUCKET", "AWS_S3_ENDPOINT_URL"):
