@@ -216,8 +216,10 @@ def signed_url(
 ) -> str | None:
     """A short-lived, fetchable URL for a stored reference; None for an empty or unusable reference.
 
-    S3 storages presign a GET with boto3 (the signature carries the expiry); filesystem storages get a
-    link to our own view with an HMAC signature and expiry checked on every request.
+    S3 storages presign a GET (the signature carries the expiry; hpb.presign computes boto3's URL
+    without boto3's per-call overhead); filesystem storages get a link to our own view with an HMAC
+    signature and expiry checked on every request. Both are cheap enough to call a dozen times per
+    response: the cached pieces are the HMAC key, the URL prefix and the request's base URL.
     """
     if not reference:
         return None
