@@ -6,9 +6,11 @@ What it does, in order:
    says otherwise; dropped at the end unless `--keep-db`), migrates it and bulk-loads `--cases`
    cases (default 10,000), each with 4 documents, 1 imaging study and 6 structures, plus a user and
    an API token.
-2. Serves the project with gunicorn (2 sync workers) under `benchmarks.api_settings`: the production
-   settings (DEBUG off, persistent database connections) plus the benchmark's own URLconf, which
-   adds the floor views (`benchmarks/api_urls.py`); no deployment can reach them.
+2. Serves the project with gunicorn (2 sync workers, the image's `gunicorn.conf.py` with its access
+   log, written to a file) under `benchmarks.api_settings`: the production settings (DEBUG off,
+   persistent database connections; TLS to the database and the HTTPS redirect switched off, as
+   the load balancer and RDS are not there) plus the benchmark's own URLconf, which adds the floor
+   views (`benchmarks/api_urls.py`); no deployment can reach them.
 3. Drives the load from a separate process with **wrk** (the Debian package `wrk`; a Lua script picks
    the detail ids at random and reports p50/p95). Without wrk on PATH it falls back to a Python
    client: one process per connection, each a plain `http.client` loop (gunicorn's sync workers
@@ -270,13 +272,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_gunicorn(env: dict[str, str], port: int, workers: int) -> subprocess.Popen:
+def start_gunicorn(env: dict[str, str], port: int, workers: int, log_path: Path) -> subprocess.Popen:
+    """gunicorn with the image's gunicorn.conf.py (access log included), its output sent to a file."""
+    log = open(log_path, "ab")  # noqa: SIM115 - handed to the child, closed with this process
     process = subprocess.Popen(
         [
             sys.executable,
             "-m",
             "gunicorn",
             "config.wsgi:application",
+            "--config",
+            str(REPO / "gunicorn.conf.py"),
             "--workers",
             str(workers),
             "--worker-class",
@@ -288,6 +294,8 @@ def start_gunicorn(env: dict[str, str], port: int, workers: int) -> subprocess.P
         ],
         cwd=REPO,
         env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     deadline = time.monotonic() + 30
@@ -458,7 +466,7 @@ def main() -> None:
         data = load_data(args.cases)
         token = str(data["token"])
         ids = (int(data["min_id"]), int(data["max_id"]))
-        server = start_gunicorn(env, args.port, args.workers)
+        server = start_gunicorn(env, args.port, args.workers, storage_root / "gunicorn.log")
         base = f"http://127.0.0.1:{args.port}"
         endpoints = [
             ("floor", "/bench/floor", None),
