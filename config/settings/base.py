@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "hpb",
     "cases",
     "imaging",
@@ -194,6 +195,11 @@ SPECTACULAR_SETTINGS = {
         "CaseStatusEnum": "cases.models.Case.Status",
         "PatientSexEnum": "cases.models.Patient.Sex",
     },
+    # Swagger UI's scripts come from the sidecar package, not a CDN: the docs work offline and
+    # no third-party script runs next to a signed-in session.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 CORS_ALLOWED_ORIGINS = env.list("CORS_ORIGINS", default=["http://localhost:5173"])
 _cors_regex = env.str("CORS_ORIGIN_REGEX", default="")
