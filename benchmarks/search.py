@@ -9,7 +9,8 @@
    search columns are computed by PostgreSQL during the COPY; the GIN indexes are rebuilt after the load
    (the same index a live system ends up with, built faster). Then VACUUM ANALYZE.
 3. For each query of a fixed set (common, rare, phrases, or, exclusions, stemming, accents, nothing to find),
-   runs `cases.fulltext.search` as the API does for a non-staff user (published cases, page of 25) and, in
+   runs `cases.fulltext.search` as the API does for a non-staff user (published cases, page of 25; as
+   /api/v1/search, and for two queries as /api/v1/cases?q=, without documents and snippets) and, in
    the same loop, the exact SQL statements the service sent (captured from Django, parameters inlined by
    psycopg as Django sends them) through a plain psycopg connection (planned at every run, as Django's
    are), and prints p50/p95 of both and the
@@ -56,6 +57,8 @@ QUERIES = [
     ("rare or rare", "mirizzi or caroli"),
     ("no match", "xanthogranulomatous"),
     ("stop words only", "the of and"),
+    ("case list ?q= (no snippets)", "liver", 0, False),
+    ("case list ?q=, rare", "mirizzi", 0, False),
 ]
 PAGE_SIZE = 25
 
@@ -204,9 +207,10 @@ def run_queries(url: str, repeat: int) -> dict:
     print("-" * len(header))
     for label, text, *rest in QUERIES:
         offset = rest[0] if rest else 0
+        matches = rest[1] if len(rest) > 1 else True
 
-        def service(text: str = text, offset: int = offset) -> fulltext.SearchPage:
-            return fulltext.search(query=text, cases=visible, limit=PAGE_SIZE, offset=offset)
+        def service(text: str = text, offset: int = offset, matches: bool = matches) -> fulltext.SearchPage:
+            return fulltext.search(query=text, cases=visible, limit=PAGE_SIZE, offset=offset, matches=matches)
 
         with CaptureQueriesContext(connection) as captured:
             page = service()
@@ -273,11 +277,8 @@ def run_queries(url: str, repeat: int) -> dict:
 
 
 def _visible_cases(case_model):
-    """What a non-staff researcher may search: the API's own visibility rule when it is there."""
-    try:
-        from cases.services import visible_cases
-    except ImportError:
-        return case_model.objects.filter(status="published")
+    """What a non-staff researcher may search, by the API's own visibility rule."""
+    from cases.services.access import visible_cases
 
     class Researcher:
         is_authenticated = True

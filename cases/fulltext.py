@@ -41,6 +41,7 @@ from django.db import connections
 from django.db.models import Expression, Q, QuerySet
 
 from cases.models import Case, Document
+from cases.services.reading import SUMMARY_FIELDS
 
 MAX_QUERY_LENGTH = 500
 SEARCH_CONFIG = "hpb_english"
@@ -78,7 +79,7 @@ class MatchedDocument:
 
 @dataclass(frozen=True, slots=True)
 class SearchResult:
-    case: Case
+    case: dict[str, Any]  # the case summary row, keys cases.services.reading.SUMMARY_FIELDS
     rank: float
     documents: tuple[MatchedDocument, ...]
     snippet: str  # HTML-safe: escaped text with <mark>...</mark> around the hits
@@ -116,19 +117,23 @@ def websearch_text(query: str) -> str:
     return _MINUS_RUN.sub("-", query)
 
 
-def search(*, query: str, cases: QuerySet[Case], limit: int, offset: int = 0) -> SearchPage:
+def search(*, query: str, cases: QuerySet[Case], limit: int, offset: int = 0, matches: bool = True) -> SearchPage:
     """Search the cases of `cases` (the ones the caller may see) and their documents; one page, ranked.
 
-    `cases` carries the visibility rules (and any other filter); its ordering and deferred fields are
-    ignored. Raises SearchQueryError for a query that cannot be searched (see `clean_query`).
+    `cases` carries the visibility rules (and any other filter); its ordering, `values()` and deferred
+    fields are ignored. Each result's `case` is the summary row (`cases.services.reading.SUMMARY_FIELDS`).
+    With `matches=False` (the case list) the matching documents and snippets are not looked up, and the
+    page is one query. Raises SearchQueryError for a query that cannot be searched (see `clean_query`).
     """
     query = clean_query(query)
     if limit <= 0 or offset < 0:
         raise ValueError("limit must be positive and offset not negative")
     connection = connections[cases.db]
     if connection.vendor == "postgresql":
-        return _search_postgresql(connection, query=websearch_text(query), cases=cases, limit=limit, offset=offset)
-    return _search_containment(query=query, cases=cases, limit=limit, offset=offset)
+        return _search_postgresql(
+            connection, query=websearch_text(query), cases=cases, limit=limit, offset=offset, matches=matches
+        )
+    return _search_containment(query=query, cases=cases, limit=limit, offset=offset, matches=matches)
 
 
 # --- ORM access to the stored vectors (admin, filters) ----------------------------------------------
@@ -224,11 +229,21 @@ JOIN <visible> c ON c.id = hits.case_id
 # OFFSET 0 keeps each subquery from being flattened, so ts_rank_cd runs in the scan that reads the vector
 # and only (id, rank) pairs flow through the joins, not the ~2 KB vectors themselves.
 _HITS_PARAM_COUNT = 6  # the %s of _TSQUERY above, in order
-_RANKED_SQL = f"""SELECT c.id, hits.rank, count(*) OVER () AS total
-{_HITS_SQL}
-ORDER BY hits.rank DESC, c.created_at DESC, c.id DESC
-LIMIT %s OFFSET %s"""
-_COUNT_SQL = f"SELECT count(*) {_HITS_SQL}"
+
+# The page: ranked case ids with the total (a window count over all hits), then the page's summary rows.
+_SUMMARY_COLUMNS = ", ".join(f"summary.{Case._meta.get_field(name).column}" for name in SUMMARY_FIELDS)
+_RANKED_SQL = f"""
+SELECT page.rank, page.total, {_SUMMARY_COLUMNS}
+FROM (
+    SELECT c.id, c.created_at, hits.rank, count(*) OVER () AS total
+    {_HITS_SQL}
+    ORDER BY hits.rank DESC, c.created_at DESC, c.id DESC
+    LIMIT %s OFFSET %s
+) page
+JOIN cases_case summary ON summary.id = page.id
+ORDER BY page.rank DESC, page.created_at DESC, page.id DESC
+"""  # noqa: S608 - built from constants; user text only ever travels as a parameter
+_COUNT_SQL = f"SELECT count(*) {_HITS_SQL}"  # noqa: S608
 
 
 def _headline(text_sql: str, chars: int) -> str:
@@ -236,19 +251,16 @@ def _headline(text_sql: str, chars: int) -> str:
     return f"ts_headline('{SEARCH_CONFIG}'::regconfig, {strip}, {_TSQUERY}, '{HEADLINE_OPTIONS}')"
 
 
-_CASE_FIELDS = tuple(Case._meta.concrete_fields)
-_CASE_ATTNAMES = tuple(field.attname for field in _CASE_FIELDS)
-_CASE_COLUMNS = ", ".join(f"c.{field.column}" for field in _CASE_FIELDS)
-
-_PAGE_SQL = f"""
-SELECT {_CASE_COLUMNS},
+# The page's matching documents (best first) and snippets; ts_headline is the expensive part, hence
+# only for the page. Placeholders: 3 headlines, the page's case ids, then the lateral's 2.
+_MATCHES_SQL = f"""
+SELECT c.id,
        documents.ids,
        documents.titles,
        {_headline("best.full_text", FULL_TEXT_CHARS)} AS text_snippet,
        {_headline("c.clinical_summary", FULL_TEXT_CHARS)} AS case_snippet,
        {_headline("best.summary", SUMMARY_CHARS)} AS summary_snippet
-FROM unnest(%s::bigint[]) WITH ORDINALITY AS page(case_id, position)
-JOIN cases_case c ON c.id = page.case_id
+FROM cases_case c
 LEFT JOIN LATERAL (
     SELECT array_agg(m.id ORDER BY m.rank DESC, m.id) AS ids,
            array_agg(m.title ORDER BY m.rank DESC, m.id) AS titles
@@ -260,11 +272,9 @@ LEFT JOIN LATERAL (
     ) m
 ) documents ON TRUE
 LEFT JOIN cases_document best ON best.id = documents.ids[1]
-ORDER BY page.position
+WHERE c.id = ANY(%s::bigint[])
 """  # noqa: S608 - built from constants; user text only ever travels as a parameter
-# Parameters in the order the placeholders appear: 3 headlines, the page ids, then the lateral's 2.
-_PAGE_QUERY_SLOTS_BEFORE_IDS = 3
-_PAGE_QUERY_SLOTS_AFTER_IDS = 2
+_MATCHES_PARAM_COUNT = 5
 
 
 def _visible_cases_sql(cases: QuerySet[Case]) -> tuple[str, tuple]:
@@ -305,61 +315,57 @@ def ranked_query_sql(*, query: str, cases: QuerySet[Case], limit: int, offset: i
     )
 
 
-def _search_postgresql(connection: Any, *, query: str, cases: QuerySet[Case], limit: int, offset: int) -> SearchPage:
+def _search_postgresql(
+    connection: Any, *, query: str, cases: QuerySet[Case], limit: int, offset: int, matches: bool
+) -> SearchPage:
     sql, params = ranked_query_sql(query=query, cases=cases, limit=limit, offset=offset)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         ranked = cursor.fetchall()
         if ranked:
-            total = ranked[0][2]
+            total = ranked[0][1]
         elif offset == 0:
             total = 0
         else:  # past the end: the window count came back with no row, so count on its own
             visible_sql, visible_params = _visible_cases_sql(cases)
             cursor.execute(_COUNT_SQL.replace("<visible>", visible_sql), (query,) * _HITS_PARAM_COUNT + visible_params)
             total = cursor.fetchone()[0]
-        if not ranked:
-            return SearchPage(total=total, results=[])
-        page_ids = [row[0] for row in ranked]
-        cursor.execute(
-            _PAGE_SQL, (query,) * _PAGE_QUERY_SLOTS_BEFORE_IDS + (page_ids,) + (query,) * _PAGE_QUERY_SLOTS_AFTER_IDS
-        )
-        rows = cursor.fetchall()
-    return SearchPage(total=total, results=_build_results(connection, ranked, rows))
+        found: dict[int, tuple] = {}
+        if ranked and matches:
+            cursor.execute(_MATCHES_SQL, (query,) * _MATCHES_PARAM_COUNT + ([row[2] for row in ranked],))
+            found = {row[0]: row[1:] for row in cursor.fetchall()}
+    convert = _summary_converter(connection)
+    results = []
+    for row in ranked:
+        case = convert(row[2:])
+        documents: tuple[MatchedDocument, ...] = ()
+        snippet = ""
+        if matches:
+            ids, titles, text_snippet, case_snippet, summary_snippet = found[case["id"]]
+            documents = tuple(MatchedDocument(id=i, title=t) for i, t in zip(ids or (), titles or (), strict=True))
+            snippet = _pick_snippet(text_snippet, case_snippet, summary_snippet)
+        results.append(SearchResult(case=case, rank=float(row[0]), documents=documents, snippet=snippet))
+    return SearchPage(total=total, results=results)
 
 
-def _case_converters(connection: Any) -> list[tuple[int, list]]:
-    converters = []
-    for index, field in enumerate(_CASE_FIELDS):
+def _summary_converter(connection: Any) -> Any:
+    """Turns the summary columns of a raw row into the summary dict (jsonb tags arrive as text)."""
+    chains = []
+    for index, name in enumerate(SUMMARY_FIELDS):
+        field = Case._meta.get_field(name)
         expression = field.get_col(Case._meta.db_table)
         found = connection.ops.get_db_converters(expression) + field.get_db_converters(connection)
         if found:
-            converters.append((index, [(converter, expression) for converter in found]))
-    return converters
+            chains.append((index, [(converter, expression) for converter in found]))
 
-
-def _build_results(connection: Any, ranked: list[tuple], rows: list[tuple]) -> list[SearchResult]:
-    converters = _case_converters(connection)
-    width = len(_CASE_FIELDS)
-    ranks = {case_id: rank for case_id, rank, _total in ranked}
-    results = []
-    for row in rows:
-        values = list(row[:width])
-        for index, chain in converters:
+    def convert(values: tuple) -> dict[str, Any]:
+        values = list(values)
+        for index, chain in chains:
             for converter, expression in chain:
                 values[index] = converter(values[index], expression, connection)
-        case = Case.from_db(connection.alias, _CASE_ATTNAMES, values)
-        ids, titles, text_snippet, case_snippet, summary_snippet = row[width:]
-        documents = tuple(MatchedDocument(id=i, title=t) for i, t in zip(ids or (), titles or (), strict=True))
-        results.append(
-            SearchResult(
-                case=case,
-                rank=float(ranks[case.pk]),
-                documents=documents,
-                snippet=_pick_snippet(text_snippet, case_snippet, summary_snippet),
-            )
-        )
-    return results
+        return dict(zip(SUMMARY_FIELDS, values, strict=True))
+
+    return convert
 
 
 def _pick_snippet(*headlines: str | None) -> str:
@@ -437,35 +443,44 @@ def _containment_filter_documents(queryset: QuerySet[Document], query: str) -> Q
     return queryset
 
 
-def _search_containment(*, query: str, cases: QuerySet[Case], limit: int, offset: int) -> SearchPage:
+def _search_containment(*, query: str, cases: QuerySet[Case], limit: int, offset: int, matches: bool) -> SearchPage:
     wanted, _excluded = parse_containment_terms(query)
-    matching = _containment_filter_cases(cases.model.objects.using(cases.db).filter(pk__in=cases.values("pk")), query)
+    base = Case.objects.using(cases.db).filter(pk__in=cases.order_by().values("pk"))
+    matching = _containment_filter_cases(base, query)
     total = matching.count()
-    page = list(matching.order_by("-created_at", "-id")[offset : offset + limit])
-    if not page:
-        return SearchPage(total=total, results=[])
+    page = list(
+        matching.order_by("-created_at", "-id").values(*SUMMARY_FIELDS, "clinical_summary")[offset : offset + limit]
+    )
+    if not page or not matches:
+        return SearchPage(
+            total=total,
+            results=[
+                SearchResult(case={f: row[f] for f in SUMMARY_FIELDS}, rank=0.0, documents=(), snippet="")
+                for row in page
+            ],
+        )
     any_term = Q()
     for term in wanted:
         any_term |= _containment_document_q(term)
     documents: dict[int, list[dict]] = {}
     rows = (
         Document.objects.using(cases.db)
-        .filter(any_term, cases__in=[case.pk for case in page])
+        .filter(any_term, cases__in=[row["id"] for row in page])
         .order_by("-created_at", "-id")
         .values("id", "title", "summary", "full_text", "cases")
     )
     for row in rows:
         documents.setdefault(row["cases"], []).append(row)
     results = []
-    for case in page:
-        found = documents.get(case.pk, [])
+    for row in page:
+        found = documents.get(row["id"], [])
         texts = [found[0]["full_text"]] if found else []
-        texts.append(case.clinical_summary)
+        texts.append(row["clinical_summary"])
         if found:
             texts.append(found[0]["summary"])
         results.append(
             SearchResult(
-                case=case,
+                case={f: row[f] for f in SUMMARY_FIELDS},
                 rank=0.0,
                 documents=tuple(MatchedDocument(id=d["id"], title=d["title"]) for d in found),
                 snippet=_containment_excerpt(texts, wanted),

@@ -25,4 +25,4 @@ def search_all(query: str, *, cases=None, limit: int = 25, offset: int = 0) -> f
 
 
 def titles(page: fulltext.SearchPage) -> list[str]:
-    return [result.case.title for result in page.results]
+    return [result.case["title"] for result in page.results]

@@ -35,7 +35,7 @@ lap.cases.add(whipple)
 published = Case.objects.filter(status="published")
 def run(query, cases=published):
     page = fulltext.search(query=query, cases=cases, limit=10)
-    return {"total": page.total, "titles": [r.case.title for r in page.results],
+    return {"total": page.total, "titles": [r.case["title"] for r in page.results],
             "documents": [[d.title for d in r.documents] for r in page.results],
             "snippets": [r.snippet for r in page.results]}
 
