@@ -21,8 +21,10 @@ What a search means:
   else the document's summary, whichever actually contains a hit. The source text is HTML-escaped and
   only our own `<mark>` ... `</mark>` markers are markup, so a snippet can be inserted as HTML as is.
 
-Cost: one ranked query for the page of case ids and the total count (GIN index scans, ts_rank_cd on the
-matches), then one query for that page only (matching documents and the expensive ts_headline calls).
+Cost: one query ranks the hits (GIN index scans, ts_rank_cd where each vector is read) and returns the
+page's case summary rows with the total (a window count); for /api/v1/search a second query looks up
+that page only: its matching documents and the expensive ts_headline snippets. The API's case list with
+`q` needs only the first.
 
 On other databases (the SQLite demo) the same functions degrade to a case-insensitive containment match,
 unranked (newest first); see README "Search".
