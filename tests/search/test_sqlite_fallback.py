@@ -57,7 +57,13 @@ for query in ["klatskin", "' OR 1=1 --", "a\x00b"]:
     response = client.get("/admin/cases/case/", {"q": query})
     admin_pages[query] = [response.status_code, "Draft Klatskin" in response.text, "Hilar case" in response.text]
 
+api = {}
+for path in ["/api/v1/search?q=klatskin", "/api/v1/cases?q=pancreas", "/api/v1/search?q=%20", "/api/v1/search?q=-"]:
+    response = client.get(path)
+    api[path] = [response.status_code, response.json(), response.headers.get("X-Total-Count")]
+
 print(json.dumps({
+    "api": api,
     "admin": admin_pages,
     "klatskin": run("klatskin"),
     "klatskin_all": run("klatskin", Case.objects.all()),
@@ -113,6 +119,18 @@ def test_the_admin_search_box_uses_containment_on_sqlite(sqlite_run):
     assert sqlite_run["admin"]["klatskin"] == [200, True, False]
     assert sqlite_run["admin"]["' OR 1=1 --"][0] == 200
     assert sqlite_run["admin"]["a\x00b"][0] == 200
+
+
+def test_the_api_searches_by_containment_on_sqlite(sqlite_run):
+    api = sqlite_run["api"]
+    status, body, total = api["/api/v1/search?q=klatskin"]
+    assert (status, total) == (200, "2")  # the (staff) superuser also sees the draft titled Klatskin
+    assert [item["case"]["title"] for item in body] == ["Draft Klatskin", "Hilar case"]  # newest first
+    assert [d["title"] for d in body[1]["documents"]] == ["CT report"] and "<mark>" in body[1]["snippet"]
+    status, body, total = api["/api/v1/cases?q=pancreas"]
+    assert status == 200 and [row["title"] for row in body] == ["Whipple case"]
+    assert api["/api/v1/search?q=%20"][0] == 400
+    assert api["/api/v1/search?q=-"][:2] == [200, []]
 
 
 def test_sqlite_snippets_are_escaped_with_marks(sqlite_run):
