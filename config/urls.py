@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from hpb import views as hpb_views
+from imaging import views as imaging_views
 
 admin.site.site_header = "HPB case platform"
 admin.site.site_title = "HPB curation"
@@ -12,5 +13,8 @@ admin.site.index_title = "Curation"
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", hpb_views.healthz, name="healthz"),
+    path("api/v1/", include("imaging.api_urls")),
+    # Local stand-in for S3 presigned POSTs (filesystem uploads storage only).
+    path("uploads/direct", imaging_views.direct_upload_view, name="imaging-direct-upload"),
     path("", include("hpb.urls")),
 ]
