@@ -170,15 +170,12 @@ def run_job(*, job_id: int, task_id: str = "", worker: str | None = None) -> Run
         logger.warning("Ingest job %s was taken over by another run; attempt %s stopped", job_id, attempt)
         return RunOutcome(job_id=job_id, status=_status(job_id), ran=True, reason="taken over")
     except IngestError as exc:
-        _end_failed(job=job, attempt=attempt, target=target, code=exc.code, message=str(exc))
+        if not _caused_by_time_limit(exc):
+            _end_failed(job=job, attempt=attempt, target=target, code=exc.code, message=str(exc))
+        else:
+            _end_failed(job=job, attempt=attempt, target=target, code="time_limit", message=_time_limit(reporter))
     except SoftTimeLimitExceeded:
-        limit = settings.CELERY_TASK_SOFT_TIME_LIMIT
-        message = (
-            f"The conversion did not finish within its time limit of {limit} seconds and was stopped at "
-            f"stage '{reporter.current_stage}'. Nothing was recorded and the upload is kept. A very large "
-            "series needs a higher CONVERSION_TIME_LIMIT_SECONDS, or split the upload into smaller series."
-        )
-        _end_failed(job=job, attempt=attempt, target=target, code="time_limit", message=message)
+        _end_failed(job=job, attempt=attempt, target=target, code="time_limit", message=_time_limit(reporter))
     except Exception as exc:
         if is_transient(exc):
             mark_retrying(
@@ -198,11 +195,32 @@ def run_job(*, job_id: int, task_id: str = "", worker: str | None = None) -> Run
     return RunOutcome(job_id=job_id, status=_status(job_id), ran=True)
 
 
+def _time_limit(reporter: _ProgressReporter) -> str:
+    return (
+        f"The conversion did not finish within its time limit of {settings.CELERY_TASK_SOFT_TIME_LIMIT} seconds "
+        f"and was stopped at stage '{reporter.current_stage}'. Nothing was recorded and the upload is kept. A very "
+        "large series needs a higher CONVERSION_TIME_LIMIT_SECONDS, or split the upload into smaller series."
+    )
+
+
+def _caused_by_time_limit(exc: BaseException) -> bool:
+    """The library wraps decoder failures in IngestError; a soft time limit hit mid-decode is not bad input."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, SoftTimeLimitExceeded):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
 # --- Claiming -------------------------------------------------------------------------------------
 
 
 def _claim(*, job_id: int, task_id: str, worker: str) -> _Claim | RunOutcome:
     now = timezone.now()
+    gave_up: IngestJob | None = None
     with transaction.atomic():
         job = IngestJob.objects.select_for_update().filter(pk=job_id).first()
         if job is None:
@@ -224,20 +242,24 @@ def _claim(*, job_id: int, task_id: str, worker: str) -> _Claim | RunOutcome:
             )
             job.finished_at = now
             job.save()
-            transaction.on_commit(lambda: _prune_assets_quietly(case_id=job.case_id, study_ids=_study_ids(job, None)))
-            return RunOutcome(job_id=job_id, status=job.status, ran=False, reason="too many attempts")
-        job.status = IngestJob.Status.RUNNING
-        job.attempts += 1
-        job.stage = STAGE_DOWNLOAD
-        job.progress = 0.0
-        job.error = ""
-        job.error_code = ""
-        job.started_at = now
-        job.finished_at = None
-        job.heartbeat_at = now
-        job.task_id = task_id[:64]
-        job.worker = worker[:255]
-        job.save()
+            gave_up = job
+        else:
+            job.status = IngestJob.Status.RUNNING
+            job.attempts += 1
+            job.stage = STAGE_DOWNLOAD
+            job.progress = 0.0
+            job.error = ""
+            job.error_code = ""
+            job.started_at = now
+            job.finished_at = None
+            job.heartbeat_at = now
+            job.task_id = task_id[:64]
+            job.worker = worker[:255]
+            job.save()
+    if gave_up is not None:
+        # After the commit: a run that died may have left assets no row references.
+        _prune_assets_quietly(case_id=gave_up.case_id, study_ids=_study_ids(gave_up, None))
+        return RunOutcome(job_id=job_id, status=gave_up.status, ran=False, reason="too many attempts")
     return _Claim(job=job, attempt=job.attempts)
 
 

@@ -12,7 +12,9 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from django.core.exceptions import ImproperlyConfigured
 from django.core.files import File
+from django.core.files.storage import FileSystemStorage
 
 from hpb import storage
 
@@ -34,7 +36,7 @@ def list_files(alias: str, prefix: str) -> list[StoredFile]:
             if not summary.key.endswith("/"):
                 found.append(StoredFile(key=summary.key, size=summary.size))
     else:
-        root = Path(backend.location)
+        root = _filesystem_root(backend)
         base = root / prefix
         if base.is_dir():
             for dirpath, _dirs, files in os.walk(base):
@@ -44,6 +46,13 @@ def list_files(alias: str, prefix: str) -> list[StoredFile]:
         elif base.is_file():
             found.append(StoredFile(key=prefix, size=base.stat().st_size))
     return sorted(found, key=lambda f: f.key)
+
+
+def _filesystem_root(backend) -> Path:
+    """The folder of a filesystem storage; anything else is refused rather than walked as a folder."""
+    if not isinstance(backend, FileSystemStorage) or not str(backend.location):
+        raise ImproperlyConfigured(f"{type(backend).__name__} is neither an S3 nor a filesystem storage.")
+    return Path(backend.location)
 
 
 def exists(alias: str, key: str) -> bool:

@@ -86,6 +86,7 @@ def sweep_stuck_jobs(*, queryset: QuerySet[IngestJob] | None = None, now=None) -
 def _sweep_running(*, job_id: int, stale_before, now, report: SweepReport) -> None:
     from imaging.services.runner import prune_job_assets
 
+    gave_up: IngestJob | None = None
     with transaction.atomic():
         job = IngestJob.objects.select_for_update().filter(pk=job_id, status=IngestJob.Status.RUNNING).first()
         if job is None or (job.heartbeat_at is not None and job.heartbeat_at >= stale_before):
@@ -102,7 +103,7 @@ def _sweep_running(*, job_id: int, stale_before, now, report: SweepReport) -> No
             )
             job.finished_at = now
             job.save()
-            transaction.on_commit(lambda: _prune_quietly(prune_job_assets, job))
+            gave_up = job
             report.failed.append(job_id)
         else:
             job.error_code = "requeued"
@@ -113,6 +114,8 @@ def _sweep_running(*, job_id: int, stale_before, now, report: SweepReport) -> No
             job.save()
             enqueue_job(job_id=job_id)
             report.requeued.append(job_id)
+    if gave_up is not None:
+        _prune_quietly(prune_job_assets, gave_up)
 
 
 def _prune_quietly(prune, job: IngestJob) -> None:

@@ -39,17 +39,7 @@ def case(db):
     return CaseFactory()
 
 
-@pytest.fixture
-def assets_root(settings) -> Path:
-    return Path(settings.STORAGES["assets"]["OPTIONS"]["location"])
-
-
-@pytest.fixture
-def uploads_root(settings) -> Path:
-    return Path(settings.STORAGES["uploads"]["OPTIONS"]["location"])
-
-
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def fresh_storage_root(settings, tmp_path) -> Path:
     """Filesystem storages in a folder of their own, so listing them shows only this test's files."""
     from hpb.settings_helpers import build_storages
@@ -68,3 +58,23 @@ def zip_bytes(entries: dict[str, bytes]) -> bytes:
         for name, data in entries.items():
             archive.writestr(name, data)
     return buffer.getvalue()
+
+
+def stored_keys(alias: str) -> list[str]:
+    """Every key of a storage (filesystem or S3), sorted: what a test may compare before and after."""
+    from imaging.services import storage_io
+
+    return [f.key for f in storage_io.list_files(alias, "")]
+
+
+@pytest.fixture(scope="session")
+def large_series(tmp_path_factory) -> Path:
+    """A 512x512x120 CT series of noise: big enough that a conversion takes a noticeable while."""
+    import numpy as np
+
+    from imaging.phantom import write_ct_series
+
+    folder = tmp_path_factory.mktemp("large") / "ct"
+    hu = np.random.default_rng(3).normal(40.0, 300.0, size=(120, 512, 512)).astype(np.float32)
+    write_ct_series(folder, hu, origin=(-200.0, -200.0, -100.0), pixel_spacing=(0.78, 0.78), slice_step=1.5)
+    return folder
