@@ -7,7 +7,7 @@ import json
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html, format_html_join
 
@@ -183,6 +183,11 @@ class IngestJobAdmin(admin.ModelAdmin):
 
     def save_related(self, request, form, formsets, change) -> None:
         """Nothing related to save: the service created the job."""
+
+    def response_add(self, request: HttpRequest, obj: IngestJob, post_url_continue=None) -> HttpResponse:
+        """Straight to the job's page, where its status, progress and error show."""
+        self.message_user(request, f"The files are stored; ingest job {obj.pk} is {obj.get_status_display().lower()}.")
+        return HttpResponseRedirect(reverse("admin:imaging_ingestjob_change", args=[obj.pk]))
 
     # --- list columns ---------------------------------------------------------------------------
 

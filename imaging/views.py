@@ -83,7 +83,7 @@ class CaseImagingUploadView(APIView):
             )
         payload = {
             "upload_id": job.upload_id,
-            "job": IngestJobSerializer(job).data,
+            "job": job,
             "uploads": forms,
             "complete_url": request.build_absolute_uri(
                 reverse(

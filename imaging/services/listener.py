@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import boto3
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
 
 from imaging.services.s3_events import MalformedMessageError, handle_object_created, parse_message
 
@@ -65,7 +65,7 @@ class IngestListener:
         )
         messages = response.get("Messages", [])
         report.received = len(messages)
-        close_old_connections()
+        _refresh_connections()
         try:
             for message in messages:
                 if self._handle(message, report):
@@ -74,7 +74,7 @@ class IngestListener:
                 else:
                     report.kept += 1
         finally:
-            close_old_connections()
+            _refresh_connections()
         return report
 
     def _handle(self, message: dict, report: PollReport) -> bool:
@@ -102,3 +102,10 @@ class IngestListener:
             logger.exception("SQS message %s could not be handled; it will be delivered again", message_id)
             return False
         return True
+
+
+def _refresh_connections() -> None:
+    """Drop database connections that died or outlived CONN_MAX_AGE between long polls (the listener
+    lives for days), as Django does around each request; never inside a transaction."""
+    if not connection.in_atomic_block:
+        close_old_connections()
