@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import uuid
 import zipfile
 from pathlib import Path
 
@@ -78,3 +79,17 @@ def large_series(tmp_path_factory) -> Path:
     hu = np.random.default_rng(3).normal(40.0, 300.0, size=(120, 512, 512)).astype(np.float32)
     write_ct_series(folder, hu, origin=(-200.0, -200.0, -100.0), pixel_spacing=(0.78, 0.78), slice_step=1.5)
     return folder
+
+
+@pytest.fixture
+def ingest_queue(s3_storages, s3_client, sqs_client, settings, moto_server) -> str:
+    """An SQS queue receiving the uploads bucket's ObjectCreated events, as Terraform configures it."""
+    url = sqs_client.create_queue(QueueName=f"ingest-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    arn = sqs_client.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    s3_client.put_bucket_notification_configuration(
+        Bucket=s3_storages["uploads"],
+        NotificationConfiguration={"QueueConfigurations": [{"QueueArn": arn, "Events": ["s3:ObjectCreated:*"]}]},
+    )
+    settings.INGEST_QUEUE_URL = url
+    settings.SQS_ENDPOINT_URL = moto_server
+    return url

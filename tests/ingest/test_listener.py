@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import pytest
@@ -21,20 +20,6 @@ from imaging.services.listener import IngestListener
 pytestmark = pytest.mark.django_db
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def ingest_queue(s3_storages, s3_client, sqs_client, settings, moto_server) -> str:
-    """An SQS queue receiving the uploads bucket's ObjectCreated events, as Terraform configures it."""
-    url = sqs_client.create_queue(QueueName=f"ingest-{uuid.uuid4().hex[:8]}")["QueueUrl"]
-    arn = sqs_client.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    s3_client.put_bucket_notification_configuration(
-        Bucket=s3_storages["uploads"],
-        NotificationConfiguration={"QueueConfigurations": [{"QueueArn": arn, "Events": ["s3:ObjectCreated:*"]}]},
-    )
-    settings.INGEST_QUEUE_URL = url
-    settings.SQS_ENDPOINT_URL = moto_server
-    return url
 
 
 def listen(capsys=None) -> str:
