@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install-local install-test install-production migrate seed serve lint check-migrations pytest worker listener benchmarks terraform-check clean
+.PHONY: collectstatic serve-production run test install-local install-test install-production migrate seed serve lint check-migrations pytest worker listener benchmarks terraform-check clean
 
 $(VENV)/.created:
 	@test -n "$(PYTHON)" || { echo "Python 3.11 or newer is needed (python3.11, python3.12 or python3.13 on PATH)."; exit 1; }
@@ -53,5 +53,19 @@ worker: install-local
 listener: install-local
 	$(BIN)/python manage.py ingest_listen
 
+## Static files for whitenoise (production image); build-time placeholders only, never real secrets.
+collectstatic:
+	DJANGO_SETTINGS_MODULE=config.settings.production DJANGO_SECRET_KEY=collectstatic-only \
+	DJANGO_ALLOWED_HOSTS=localhost DATABASE_URL=sqlite:///:memory: \
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
+
+## The production web server locally (same gunicorn.conf.py as the image).
+serve-production:
+	$(BIN)/gunicorn config.wsgi:application --config gunicorn.conf.py
+
+## Terraform: fmt -check and checkov (in its own virtualenv); the HCL wiring tests run with pytest.
+terraform-check:
+	scripts/terraform_checks.sh
+
 clean:
-	rm -rf $(VENV) var .pytest_cache .ruff_cache staticfiles
+	rm -rf $(VENV) .venv-checkov var .pytest_cache .ruff_cache staticfiles

@@ -6,7 +6,7 @@ import os
 from django.core.exceptions import SuspiciousFileOperation
 from django.db import connection
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_safe
 
 from hpb import storage
 
@@ -44,7 +44,7 @@ def serve_signed_file(request: HttpRequest, alias: str, key: str) -> HttpRespons
     return response
 
 
-@require_GET
+@require_safe
 def healthz(request: HttpRequest) -> JsonResponse:
     """Liveness and readiness for the load balancer: answers 200 only when the database answers."""
     try:
