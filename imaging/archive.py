@@ -1,0 +1,212 @@
+"""Turning an upload (files, folders, zip archives) into a list of local files, safely.
+
+Uploads come from outside, so a zip is treated as hostile until proven otherwise: its declared sizes
+may lie (zip bomb), its names may climb out of the target folder (``../../etc/passwd``, absolute
+paths, Windows drive letters) or be symlinks pointing anywhere. Every one of those is refused before
+a byte is written, and the actual bytes written are counted as well, so a lying header cannot get
+past the cap either. Nested folders inside the archive are fine.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import zipfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from .errors import IngestError
+
+_CHUNK = 1 << 20
+_DRIVE = re.compile(r"^[A-Za-z]:")
+# Finder and Windows leave these in zips; they are never DICOM and are not worth extracting.
+_JUNK_PARTS = ("__MACOSX",)
+
+
+@dataclass
+class ExtractionBudget:
+    """Caps shared by every archive and folder of one upload."""
+
+    max_bytes: int
+    max_files: int
+    bytes_used: int = 0
+    files_used: int = 0
+
+    def take_file(self, what: str) -> None:
+        self.files_used += 1
+        if self.files_used > self.max_files:
+            raise IngestError(
+                "too_many_files",
+                f"The upload has more than {self.max_files:,} files ({what}). Split it into smaller "
+                "uploads, one series or study each.",
+            )
+
+
+@dataclass
+class GatheredFiles:
+    files: list[Path] = field(default_factory=list)
+    archives: int = 0
+    skipped_entries: int = 0  # junk entries of archives (__MACOSX, ._*) not extracted
+
+
+def _check_entry_name(archive: Path, name: str) -> PurePosixPath:
+    shown = name if len(name) <= 120 else name[:117] + "..."
+    if "\x00" in name:
+        raise IngestError("archive_unsafe_path", f"Archive {archive.name} has an entry name with a NUL byte.")
+    normalized = name.replace("\\", "/")
+    if normalized.startswith("/") or _DRIVE.match(normalized):
+        raise IngestError(
+            "archive_unsafe_path",
+            f"Archive {archive.name} has an entry with an absolute path ({shown!r}); it was refused "
+            "unopened. Re-create the zip from the folder itself so that names are relative.",
+        )
+    parts = [p for p in normalized.split("/") if p not in ("", ".")]
+    if any(p == ".." for p in parts):
+        raise IngestError(
+            "archive_unsafe_path",
+            f"Archive {archive.name} has an entry that climbs out of its folder ({shown!r}); it was "
+            "refused unopened. Re-create the zip from the folder itself.",
+        )
+    if not parts:
+        raise IngestError("archive_unsafe_path", f"Archive {archive.name} has an entry with an empty name.")
+    return PurePosixPath(*parts)
+
+
+def _is_symlink(info: zipfile.ZipInfo) -> bool:
+    mode = info.external_attr >> 16
+    return info.create_system == 3 and stat.S_ISLNK(mode)
+
+
+def extract_zip(archive: Path, dest: Path, budget: ExtractionBudget) -> tuple[list[Path], int]:
+    """Extract ``archive`` into ``dest`` (created), refusing anything unsafe.
+
+    Returns the extracted files and the number of junk entries skipped.
+    """
+    try:
+        zf = zipfile.ZipFile(archive)
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise IngestError(
+            "archive_corrupt", f"{archive.name} is not a readable zip archive ({exc}). Upload it again."
+        ) from exc
+    with zf:
+        infos = [i for i in zf.infolist() if not i.is_dir()]
+        # Check everything before writing anything: a refused archive leaves nothing behind.
+        declared = 0
+        planned: list[tuple[zipfile.ZipInfo, PurePosixPath]] = []
+        skipped = 0
+        seen: set[str] = set()
+        for info in infos:
+            rel = _check_entry_name(archive, info.filename)
+            if _is_symlink(info):
+                raise IngestError(
+                    "archive_unsafe_path",
+                    f"Archive {archive.name} contains a symbolic link ({info.filename!r}); links are "
+                    "refused. Zip the files themselves.",
+                )
+            if info.flag_bits & 0x1:
+                raise IngestError(
+                    "archive_encrypted",
+                    f"Archive {archive.name} is password-protected ({info.filename!r}). Upload it "
+                    "without a password.",
+                )
+            if any(p in _JUNK_PARTS for p in rel.parts) or rel.name.startswith("._"):
+                skipped += 1
+                continue
+            key = str(rel).lower()
+            if key in seen:
+                raise IngestError(
+                    "archive_unsafe_path",
+                    f"Archive {archive.name} has two entries named {str(rel)!r}. Re-create the zip.",
+                )
+            seen.add(key)
+            declared += info.file_size
+            planned.append((info, rel))
+        if budget.files_used + len(planned) > budget.max_files:
+            raise IngestError(
+                "too_many_files",
+                f"Archive {archive.name} holds {len(planned):,} files; the limit for one upload is "
+                f"{budget.max_files:,}. Split it into smaller uploads.",
+            )
+        if budget.bytes_used + declared > budget.max_bytes:
+            raise IngestError(
+                "archive_too_large",
+                f"Archive {archive.name} would unpack to {declared / 1024**3:.2f} GiB; the limit for one "
+                f"upload is {budget.max_bytes / 1024**3:.2f} GiB. Split it into smaller uploads.",
+            )
+        dest.mkdir(parents=True, exist_ok=True)
+        root = dest.resolve()
+        out: list[Path] = []
+        for info, rel in planned:
+            target = root.joinpath(*rel.parts)
+            if not target.resolve().is_relative_to(root):  # belt and braces after the name check
+                raise IngestError("archive_unsafe_path",
+                                  f"Archive {archive.name}: entry {info.filename!r} escapes its folder.")
+            budget.take_file(archive.name)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            written = 0
+            try:
+                with zf.open(info) as src, open(target, "xb") as dst:
+                    while chunk := src.read(_CHUNK):
+                        written += len(chunk)
+                        budget.bytes_used += len(chunk)
+                        if written > info.file_size or budget.bytes_used > budget.max_bytes:
+                            raise IngestError(
+                                "archive_too_large",
+                                f"Archive {archive.name} unpacks to more than it declares (entry "
+                                f"{info.filename!r}); it looks like a zip bomb and was refused.",
+                            )
+                        dst.write(chunk)
+            except IngestError:
+                raise
+            except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:
+                raise IngestError(
+                    "archive_corrupt",
+                    f"Archive {archive.name} is damaged: entry {info.filename!r} cannot be unpacked "
+                    f"({exc}). Upload it again.",
+                ) from exc
+            out.append(target)
+        return out, skipped
+
+
+def _walk_folder(folder: Path) -> Iterator[Path]:
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
+        dirnames.sort()
+        for name in sorted(filenames):
+            path = Path(dirpath, name)
+            if path.is_file():
+                yield path
+
+
+def _starts_like_zip(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(4) == b"PK\x03\x04"
+    except OSError:
+        return False
+
+
+def gather_files(inputs: Iterable[Path], extract_dir: Path, budget: ExtractionBudget) -> GatheredFiles:
+    """Expand ``inputs`` (files, folders, zip archives) into regular files.
+
+    Zips, given directly or found in a folder, are extracted into numbered folders under
+    ``extract_dir``; zips inside zips are not opened (they count as non-DICOM files).
+    """
+    result = GatheredFiles()
+    for raw in inputs:
+        path = Path(raw)
+        if not path.exists():
+            raise IngestError("input_missing", f"Input {path.name!r} does not exist.")
+        candidates = _walk_folder(path) if path.is_dir() else iter([path])
+        for candidate in candidates:
+            if candidate.suffix.lower() == ".zip" or _starts_like_zip(candidate):
+                dest = extract_dir / f"archive-{result.archives:03d}"
+                result.archives += 1
+                files, skipped = extract_zip(candidate, dest, budget)
+                result.files.extend(files)
+                result.skipped_entries += skipped
+            else:
+                budget.take_file(candidate.name)
+                result.files.append(candidate)
+    return result

@@ -1,0 +1,756 @@
+"""DICOM series discovery, validation, sorting and pixel reading.
+
+Three passes, each cheap before the next expensive one:
+
+1. ``scan_files``: headers only (``stop_before_pixels``) of every file, grouped by
+   SeriesInstanceUID; anything that is not a CT image (DICOMDIR, reports, localizers, stray text
+   files) is counted, not kept.
+2. ``plan_series``: geometry checks on the headers of the chosen series, sorting along the slice
+   normal, the stored layout (see ``geometry``), the output dtype and the memory estimate. Every
+   refusal says which series, where, and how much.
+3. ``read_volume``: decode each frame once, straight into its place in one preallocated array, in
+   Hounsfield units. No list of datasets with pixel data is ever kept.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+from pydicom.multival import MultiValue
+from pydicom.pixels import get_decoder, iter_pixels, pixel_array
+from pydicom.uid import UID
+
+from .errors import IngestError
+from .geometry import Layout, plan_layout
+
+CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
+ENHANCED_CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2.1"
+LEGACY_ENHANCED_CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2.2"
+CT_CLASSES = frozenset({CT_IMAGE_STORAGE, ENHANCED_CT_IMAGE_STORAGE, LEGACY_ENHANCED_CT_IMAGE_STORAGE})
+MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
+SEGMENTATION_STORAGE = "1.2.840.10008.5.1.4.1.1.66.4"
+
+_ORIENTATION_ATOL = 1e-3  # direction cosines; ~0.06 degrees
+_SPACING_RTOL = 1e-3
+_MAX_LISTED = 5
+
+
+# --------------------------------------------------------------------------------------- scan
+
+# Parsing only these top-level elements halves the header scan (0.23 s -> 0.13 s for 300 slices).
+_SCAN_TAGS = [
+    "SOPClassUID", "Modality", "ImageType", "StudyInstanceUID", "SeriesInstanceUID", "FrameOfReferenceUID",
+    "AcquisitionNumber", "TemporalPositionIdentifier", "ImagePositionPatient", "ImageOrientationPatient",
+    "PixelSpacing", "SliceThickness", "Rows", "Columns", "SamplesPerPixel", "BitsAllocated", "BitsStored",
+    "PixelRepresentation", "NumberOfFrames", "RescaleSlope", "RescaleIntercept",
+    "SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence", "DirectoryRecordSequence",
+    "AcquisitionDate", "AcquisitionTime", "SeriesDate", "SeriesTime", "StudyDate", "StudyTime",
+]
+
+
+@dataclass(frozen=True)
+class FrameHeader:
+    """What the geometry checks need to know about one 2-D frame (a file, or a frame of one)."""
+
+    path: Path
+    frame: int | None  # index within a multi-frame file, None for a single-frame file
+    position: tuple[float, float, float] | None
+    orientation: tuple[float, float, float, float, float, float] | None
+    rows: int | None
+    columns: int | None
+    pixel_spacing: tuple[float, float] | None  # (between rows, between columns), DICOM order
+    slope: float
+    intercept: float
+    samples_per_pixel: int
+    transfer_syntax: str
+    bits_allocated: int = 16
+    bits_stored: int = 16
+    signed: bool = True
+    acquisition_number: int | None = None
+    temporal_position: int | None = None
+
+    def describe(self) -> str:
+        where = self.path.name if self.frame is None else f"{self.path.name} frame {self.frame + 1}"
+        return where
+
+
+@dataclass
+class SeriesInfo:
+    uid: str
+    sop_class_uid: str
+    modality: str
+    study_uid: str | None
+    frame_of_reference_uid: str | None
+    frames: list[FrameHeader] = field(default_factory=list)
+    files: int = 0
+    acquired_at: datetime | None = None
+    slice_thickness: float | None = None
+
+
+@dataclass
+class ScanResult:
+    series: dict[str, SeriesInfo] = field(default_factory=dict)
+    # What was found and set aside, by kind, e.g. {"non-DICOM file": 3, "DICOMDIR": 1}.
+    others: Counter[str] = field(default_factory=Counter)
+    # Image series that are not usable CT volumes (MR, localizers, ...): uid -> (kind, count).
+    other_series: dict[str, tuple[str, int]] = field(default_factory=dict)
+    segmentations: list[Path] = field(default_factory=list)
+    damaged: list[tuple[Path, str]] = field(default_factory=list)
+
+
+def _floats(value: Any, n: int) -> tuple[float, ...] | None:
+    """``n`` finite floats from a DICOM value, or None when absent or malformed."""
+    if value is None or value == "":
+        return None
+    items = list(value) if isinstance(value, (list, tuple, MultiValue)) else [value]
+    try:
+        seq = tuple(float(v) for v in items)
+    except (TypeError, ValueError):
+        return None
+    if len(seq) != n or not all(math.isfinite(v) for v in seq):
+        return None
+    return seq
+
+
+def functional_group_value(
+    per_frame: Dataset | None, shared: Dataset | None, sequence: str, keyword: str
+) -> Any:
+    """A functional-group attribute: the per-frame item wins over the shared one."""
+    for group in (per_frame, shared):
+        if group is None:
+            continue
+        seq = group.get(sequence)
+        if seq:
+            value = seq[0].get(keyword)
+            if value is not None and value != "":
+                return value
+    return None
+
+
+def _optional_int(value: Any) -> int | None:
+    try:
+        return int(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _acquired_at(ds: Dataset) -> datetime | None:
+    for date_kw, time_kw in (("AcquisitionDate", "AcquisitionTime"), ("SeriesDate", "SeriesTime"),
+                             ("StudyDate", "StudyTime")):
+        date = str(ds.get(date_kw) or "")
+        if len(date) == 8 and date.isdigit():
+            time = str(ds.get(time_kw) or "").split(".")[0].ljust(6, "0")[:6]
+            try:
+                return datetime.strptime(date + (time if time.isdigit() else "000000"), "%Y%m%d%H%M%S")
+            except ValueError:
+                continue
+    return None
+
+
+def _frames_of(path: Path, ds: Dataset, transfer_syntax: str) -> list[FrameHeader]:
+    shared_seq = ds.get("SharedFunctionalGroupsSequence")
+    shared = shared_seq[0] if shared_seq else None
+    per_frame = ds.get("PerFrameFunctionalGroupsSequence") or []
+    n_frames = _optional_int(ds.get("NumberOfFrames")) or 1
+    rows, columns = _optional_int(ds.get("Rows")), _optional_int(ds.get("Columns"))
+    samples = _optional_int(ds.get("SamplesPerPixel")) or 1
+    bits_allocated = _optional_int(ds.get("BitsAllocated")) or 16
+    bits_stored = _optional_int(ds.get("BitsStored")) or bits_allocated
+    signed = _optional_int(ds.get("PixelRepresentation")) == 1
+    frames = []
+    for f in range(n_frames):
+        pf = per_frame[f] if f < len(per_frame) else None
+        multi = shared is not None or pf is not None
+        if multi:
+            fg = functools.partial(functional_group_value, pf, shared)
+            position = fg("PlanePositionSequence", "ImagePositionPatient")
+            orientation = fg("PlaneOrientationSequence", "ImageOrientationPatient")
+            spacing = fg("PixelMeasuresSequence", "PixelSpacing")
+            slope = fg("PixelValueTransformationSequence", "RescaleSlope")
+            intercept = fg("PixelValueTransformationSequence", "RescaleIntercept")
+            content = pf.get("FrameContentSequence") if pf is not None else None
+            temporal = _optional_int(content[0].get("TemporalPositionIndex")) if content else None
+        else:
+            position = ds.get("ImagePositionPatient")
+            orientation = ds.get("ImageOrientationPatient")
+            spacing = ds.get("PixelSpacing")
+            temporal = _optional_int(ds.get("TemporalPositionIdentifier"))
+            slope = intercept = None
+        if slope is None:
+            slope = ds.get("RescaleSlope")
+        if intercept is None:
+            intercept = ds.get("RescaleIntercept")
+        frames.append(
+            FrameHeader(
+                path=path,
+                frame=f if n_frames > 1 or multi else None,
+                position=_floats(position, 3),  # type: ignore[arg-type]
+                orientation=_floats(orientation, 6),  # type: ignore[arg-type]
+                rows=rows,
+                columns=columns,
+                pixel_spacing=_floats(spacing, 2),  # type: ignore[arg-type]
+                slope=float(slope) if slope not in (None, "") else 1.0,
+                intercept=float(intercept) if intercept not in (None, "") else 0.0,
+                samples_per_pixel=samples,
+                transfer_syntax=transfer_syntax,
+                bits_allocated=bits_allocated,
+                bits_stored=bits_stored,
+                signed=signed,
+                acquisition_number=_optional_int(ds.get("AcquisitionNumber")),
+                temporal_position=temporal,
+            )
+        )
+    return frames
+
+
+def _is_localizer(ds: Dataset) -> bool:
+    image_type = ds.get("ImageType") or []
+    if isinstance(image_type, str):
+        image_type = [image_type]
+    return any(str(v).upper() == "LOCALIZER" for v in image_type)
+
+
+def scan_files(paths: Iterable[Path]) -> ScanResult:
+    """Read the headers of ``paths`` and group the CT images by series."""
+    result = ScanResult()
+    for path in paths:
+        try:
+            ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=_SCAN_TAGS)
+        except InvalidDicomError:
+            suffix = path.suffix.lower() or "no extension"
+            result.others[f"non-DICOM files ({suffix})"] += 1
+            continue
+        except Exception as exc:  # noqa: BLE001 - bad bytes raise anything; report, never crash
+            result.damaged.append((path, f"{type(exc).__name__}: {exc}"[:200]))
+            continue
+        try:
+            _classify(path, ds, result)
+        except Exception as exc:  # noqa: BLE001 - malformed values inside a parsable file
+            result.damaged.append((path, f"{type(exc).__name__}: {exc}"[:200]))
+    return result
+
+
+def _classify(path: Path, ds: Dataset, result: ScanResult) -> None:
+    meta = getattr(ds, "file_meta", None)
+    sop_class = str(ds.get("SOPClassUID") or (meta.get("MediaStorageSOPClassUID") if meta else "") or "")
+    transfer_syntax = str(meta.get("TransferSyntaxUID", "")) if meta is not None else ""
+    if sop_class == MEDIA_STORAGE_DIRECTORY or "DirectoryRecordSequence" in ds:
+        result.others["DICOMDIR"] += 1
+        return
+    if sop_class == SEGMENTATION_STORAGE:
+        result.segmentations.append(path)
+        result.others["DICOM SEG segmentations"] += 1
+        return
+    modality = str(ds.get("Modality") or "?")
+    series_uid = str(ds.get("SeriesInstanceUID") or "")
+    is_image = "Rows" in ds and "Columns" in ds
+    if sop_class in CT_CLASSES and (not is_image or not series_uid):
+        # pydicom reads a truncated file without complaint, up to where it ends: a CT image that
+        # lacks its Type 1 image attributes is a damaged file, not something to skip silently.
+        result.damaged.append((path, "a CT image without Rows/Columns/SeriesInstanceUID: truncated or "
+                                     "incomplete"))
+        return
+    if not is_image:
+        name = UID(sop_class).name if sop_class else "unknown SOP class"
+        result.others[f"{name} objects without image data"] += 1
+        return
+    if sop_class not in CT_CLASSES or _is_localizer(ds):
+        if _is_localizer(ds):
+            kind = f"{modality} localizer images"
+        else:
+            kind = f"{modality} images ({UID(sop_class).name})"
+        result.others[kind] += 1
+        if series_uid:
+            prev = result.other_series.get(series_uid, (kind, 0))
+            result.other_series[series_uid] = (prev[0], prev[1] + 1)
+        return
+    series = result.series.get(series_uid)
+    if series is None:
+        thickness = _floats(ds.get("SliceThickness"), 1)
+        series = SeriesInfo(
+            uid=series_uid,
+            sop_class_uid=sop_class,
+            modality=modality,
+            study_uid=str(ds.get("StudyInstanceUID") or "") or None,
+            frame_of_reference_uid=str(ds.get("FrameOfReferenceUID") or "") or None,
+            acquired_at=_acquired_at(ds),
+            slice_thickness=thickness[0] if thickness else None,
+        )
+        result.series[series_uid] = series
+    series.frames.extend(_frames_of(path, ds, transfer_syntax))
+    series.files += 1
+
+
+def _found_summary(scan: ScanResult) -> str:
+    parts = [f"{kind}: {n}" for kind, n in sorted(scan.others.items(), key=lambda kv: (-kv[1], kv[0]))]
+    return ", ".join(parts) if parts else "nothing at all"
+
+
+def choose_series(scan: ScanResult) -> tuple[SeriesInfo, list[dict[str, Any]]]:
+    """The CT series with the most frames, and a record of every image series left out."""
+    if scan.damaged:
+        listed = "; ".join(f"{p.name} ({why})" for p, why in scan.damaged[:_MAX_LISTED])
+        more = f" and {len(scan.damaged) - _MAX_LISTED} more" if len(scan.damaged) > _MAX_LISTED else ""
+        raise IngestError(
+            "damaged_file",
+            f"{len(scan.damaged)} file(s) look like DICOM but cannot be read (truncated or corrupt): "
+            f"{listed}{more}. Re-export the series from the PACS and upload it again.",
+        )
+    if not scan.series:
+        raise IngestError(
+            "no_image_series",
+            f"No CT image series was found in the upload. Found: {_found_summary(scan)}. "
+            "Upload the CT series itself (axial slices or an enhanced CT object).",
+        )
+    ranked = sorted(scan.series.values(), key=lambda s: (-len(s.frames), s.uid))
+    chosen = ranked[0]
+    ignored = [
+        {"series_instance_uid": s.uid, "modality": s.modality, "frames": len(s.frames),
+         "reason": "fewer slices than the chosen series"}
+        for s in ranked[1:]
+    ]
+    ignored += [
+        {"series_instance_uid": uid, "kind": kind, "frames": n, "reason": "not a CT volume"}
+        for uid, (kind, n) in sorted(scan.other_series.items())
+    ]
+    return chosen, ignored
+
+
+# --------------------------------------------------------------------------------------- plan
+
+
+@dataclass
+class SeriesPlan:
+    """A validated series: frames sorted along the slice normal and where they will be stored."""
+
+    series: SeriesInfo
+    frames: list[FrameHeader]  # sorted: frames[k] is stored at acquisition index k
+    layout: Layout
+    dtype: np.dtype
+    slice_step: float
+    transfer_syntaxes: tuple[str, ...]
+
+    @property
+    def estimated_bytes(self) -> int:
+        return int(np.prod(self.layout.grid.shape)) * self.dtype.itemsize
+
+
+def _plane_name(orientation: tuple[float, ...]) -> str:
+    normal = np.cross(orientation[:3], orientation[3:])
+    axis = int(np.argmax(np.abs(normal)))
+    if abs(normal[axis]) < 1 - 1e-3:
+        return "oblique"
+    return ("sagittal", "coronal", "axial")[axis]
+
+
+def _fmt_vec(values: Iterable[float]) -> str:
+    return "(" + ", ".join(f"{v:.3g}" for v in values) + ")"
+
+
+def _check_uniform(series: SeriesInfo, frames: list[FrameHeader]) -> None:
+    uid = series.uid
+    missing = [f for f in frames if f.position is None or f.orientation is None or f.pixel_spacing is None]
+    if missing:
+        what = set()
+        for f in missing:
+            if f.position is None:
+                what.add("ImagePositionPatient")
+            if f.orientation is None:
+                what.add("ImageOrientationPatient")
+            if f.pixel_spacing is None:
+                what.add("PixelSpacing")
+        raise IngestError(
+            "missing_geometry",
+            f"Series {uid}: {len(missing)} of {len(frames)} images lack {', '.join(sorted(what))} "
+            f"(e.g. {missing[0].describe()}), so they cannot be placed in space. Export the series "
+            "with its geometry (a standard CT export does), not as screenshots or secondary captures.",
+        )
+    sizes = Counter((f.rows, f.columns) for f in frames)
+    if len(sizes) > 1 or None in next(iter(sizes)):
+        listed = ", ".join(f"{n} images of {r}x{c}" for (r, c), n in sizes.most_common())
+        raise IngestError(
+            "mixed_image_size",
+            f"Series {uid} mixes image sizes ({listed}). A volume needs one size: upload the "
+            "series without the odd images.",
+        )
+    spp = {f.samples_per_pixel for f in frames}
+    if spp != {1}:
+        raise IngestError(
+            "unsupported_pixel_format",
+            f"Series {uid} has colour images ({sorted(spp)} samples per pixel); CT volumes are "
+            "greyscale. Upload the original CT series.",
+        )
+    groups: list[tuple[np.ndarray, int]] = []
+    for f in frames:
+        o = np.asarray(f.orientation)
+        for i, (ref, n) in enumerate(groups):
+            if np.allclose(o, ref, atol=_ORIENTATION_ATOL, rtol=0):
+                groups[i] = (ref, n + 1)
+                break
+        else:
+            groups.append((o, 1))
+    if len(groups) > 1:
+        listed = "; ".join(
+            f"{n} {_plane_name(tuple(o))} {_fmt_vec(o[:3])}/{_fmt_vec(o[3:])}"
+            for o, n in groups[:_MAX_LISTED]
+        )
+        raise IngestError(
+            "mixed_orientation",
+            f"Series {uid} mixes {len(groups)} image orientations ({listed}). A volume needs one "
+            "orientation: upload the reconstructions as separate series and leave out localizers.",
+        )
+    spacings = Counter(tuple(round(v, 4) for v in f.pixel_spacing) for f in frames)  # type: ignore[union-attr]
+    ref = np.asarray(next(iter(spacings)))
+    if any(not np.allclose(np.asarray(s), ref, rtol=_SPACING_RTOL, atol=0) for s in spacings):
+        listed = ", ".join(
+            f"{n} images at {s[0]:g} x {s[1]:g} mm" for s, n in spacings.most_common(_MAX_LISTED)
+        )
+        raise IngestError(
+            "mixed_pixel_spacing",
+            f"Series {uid} mixes pixel spacings ({listed}). A volume needs one spacing: upload the "
+            "reconstructions as separate series.",
+        )
+
+
+def _check_decoders(series: SeriesInfo, syntaxes: Iterable[str]) -> None:
+    for ts in syntaxes:
+        uid = UID(ts) if ts else UID("1.2.840.10008.1.2")
+        try:
+            decoder = get_decoder(uid)
+        except NotImplementedError:
+            raise IngestError(
+                "missing_decoder",
+                f"Series {series.uid} is stored with transfer syntax {uid.name} ({uid}), which no "
+                "installed pixel decoder supports (pydicom has none for it). Export the series "
+                "uncompressed or with a lossless JPEG / JPEG-LS / JPEG 2000 / RLE syntax.",
+            ) from None
+        if not decoder.is_available:
+            missing = "; ".join(decoder.missing_dependencies) or "a decoding plugin"
+            raise IngestError(
+                "missing_decoder",
+                f"Series {series.uid} is compressed with {uid.name} ({uid}) and no installed decoder "
+                f"can read it. pydicom needs one of: {missing}. Install that package on the "
+                "ingest workers, or export the series uncompressed.",
+            )
+
+
+def plan_series(series: SeriesInfo, *, min_slices: int, max_tilt_fraction: float,
+                max_volume_bytes: int) -> SeriesPlan:
+    """Validate a series' geometry and decide how it is stored. Raises IngestError."""
+    frames = list(series.frames)
+    uid = series.uid
+    _check_uniform(series, frames)
+    if len(frames) < min_slices:
+        raise IngestError(
+            "too_few_slices",
+            f"Series {uid} has only {len(frames)} image(s); a volume needs at least {min_slices}. "
+            "Upload the whole series (all slices), not single images.",
+        )
+    orientation = np.asarray(frames[0].orientation, dtype=np.float64)
+    row_dir = orientation[:3] / np.linalg.norm(orientation[:3])
+    col_dir = orientation[3:] / np.linalg.norm(orientation[3:])
+    normal = np.cross(row_dir, col_dir)
+    normal /= np.linalg.norm(normal)
+    positions = np.asarray([f.position for f in frames], dtype=np.float64)
+    along = positions @ normal
+    order = np.argsort(along, kind="stable")
+    frames = [frames[i] for i in order]
+    positions = positions[order]
+    along = along[order]
+    diffs = np.diff(along)
+    row_spacing, col_spacing = frames[0].pixel_spacing  # type: ignore[misc]
+
+    # Duplicates: two images in the same plane (two phases or acquisitions in one series).
+    dup_tol = max(0.01, 1e-3 * float(np.median(np.abs(diffs)))) if len(diffs) else 0.01
+    dups = np.flatnonzero(diffs <= dup_tol)
+    if dups.size:
+        k = int(dups[0])
+        a, b = frames[k], frames[k + 1]
+        hint = ""
+        if a.acquisition_number != b.acquisition_number:
+            hint = f" (acquisition numbers {a.acquisition_number} and {b.acquisition_number})"
+        elif a.temporal_position != b.temporal_position:
+            hint = f" (temporal positions {a.temporal_position} and {b.temporal_position})"
+        raise IngestError(
+            "duplicate_position",
+            f"Series {uid} has {dups.size} pair(s) of images at the same position, first at "
+            f"{along[k]:.2f} mm along the slice normal ({a.describe()} and {b.describe()}){hint}. It "
+            "likely mixes two phases or acquisitions: export each one as its own series.",
+        )
+    # The step: the typical value among the smallest differences. A median of all differences fails
+    # when many slices are missing (positions 0, 2, 6: median 3, no gap seen); gaps only ever make a
+    # difference larger, so the small ones hold the true step.
+    step = float(np.median(diffs[diffs <= 1.5 * diffs.min()]))
+    ratios = diffs / step
+    off_grid = np.flatnonzero(np.abs(ratios - np.rint(ratios)) > 0.2)
+    if off_grid.size:
+        typical = float(np.median(diffs))
+        k = int(np.flatnonzero(np.abs(diffs - typical) > 0.1 * typical)[0])
+        raise IngestError(
+            "uneven_spacing",
+            f"Series {uid} has uneven slice spacing: slices {k + 1} and {k + 2} are {diffs[k]:.4g} mm apart "
+            f"where the series mostly steps by {typical:.4g} mm (steps range from {diffs.min():.4g} to "
+            f"{diffs.max():.4g} mm). Upload a reconstruction with a constant slice interval.",
+        )
+    gaps = np.flatnonzero(np.rint(ratios) >= 2)
+    if gaps.size:
+        missing_total = 0
+        details = []
+        for g in gaps:
+            missing = int(np.rint(ratios[g])) - 1
+            missing_total += missing
+            details.append(
+                f"between slice {g + 1} and {g + 2} ({diffs[g]:.4g} mm where {step:.4g} mm is expected): "
+                f"{missing} slice{'s' if missing != 1 else ''} missing"
+            )
+        shown = "; ".join(details[:_MAX_LISTED]) + ("; ..." if len(details) > _MAX_LISTED else "")
+        lead = f"has a gap {shown}" if gaps.size == 1 else (
+            f"has {gaps.size} gaps ({missing_total} slices missing in all): {shown}")
+        raise IngestError(
+            "slice_gap",
+            f"Series {uid} {lead}. Upload the complete series (check that the export or the "
+            "transfer did not drop files).",
+        )
+    n = len(frames)
+    mean_step = float((along[-1] - along[0]) / (n - 1))
+    deviation = np.abs(along - (along[0] + mean_step * np.arange(n)))
+    worst = int(np.argmax(deviation))
+    if deviation[worst] > 0.1 * mean_step:
+        raise IngestError(
+            "uneven_spacing",
+            f"Series {uid} has uneven slice spacing: slice {worst + 1} sits {deviation[worst]:.3g} mm "
+            f"off the regular {mean_step:.4g} mm grid (slice steps range from {diffs.min():.4g} to "
+            f"{diffs.max():.4g} mm). Upload a reconstruction with a constant slice interval.",
+        )
+    # Tilt or shear: the stack must run along the slice normal. Measure the sideways drift of every
+    # slice from the first, in voxels of the in-plane spacing.
+    rel = positions - positions[0]
+    drift_i = rel @ row_dir / col_spacing
+    drift_j = rel @ col_dir / row_spacing
+    drift = np.hypot(drift_i, drift_j)
+    if drift.max() > max_tilt_fraction:
+        k = int(np.argmax(drift))
+        drift_mm = float(np.hypot(rel[k] @ row_dir, rel[k] @ col_dir))
+        angle = math.degrees(math.atan2(drift_mm, abs(along[k] - along[0]))) if k else 0.0
+        raise IngestError(
+            "gantry_tilt",
+            f"Series {uid} is tilted or sheared: slice {k + 1} sits {drift[k]:.2f} voxels "
+            f"({drift_mm:.2f} mm) sideways from slice 1, about {angle:.2f} degrees of gantry tilt; "
+            f"the limit is {max_tilt_fraction:g} voxel across the stack. Upload a reconstruction "
+            "without gantry tilt (or one resampled to a straight stack).",
+        )
+    syntaxes = tuple(sorted({f.transfer_syntax for f in frames}))
+    _check_decoders(series, syntaxes)
+
+    exact = all(float(f.slope).is_integer() and float(f.intercept).is_integer() for f in frames)
+    dtype = np.dtype(np.int16 if exact else np.float32)
+    layout = plan_layout(
+        origin=positions[0],
+        row_direction=row_dir,
+        column_direction=col_dir,
+        slice_direction=normal,
+        spacing_ijk=(float(col_spacing), float(row_spacing), abs(mean_step)),
+        counts_ijk=(int(frames[0].columns), int(frames[0].rows), n),  # type: ignore[arg-type]
+    )
+    plan = SeriesPlan(series=series, frames=frames, layout=layout, dtype=dtype, slice_step=mean_step,
+                      transfer_syntaxes=syntaxes)
+    _check_memory(plan, plan.dtype, max_volume_bytes)
+    return plan
+
+
+def _check_memory(plan: SeriesPlan, dtype: np.dtype, cap: int) -> None:
+    nbytes = int(np.prod(plan.layout.grid.shape)) * dtype.itemsize
+    if nbytes > cap:
+        nx, ny, nz = plan.layout.grid.dimensions
+        raise IngestError(
+            "volume_too_large",
+            f"Series {plan.series.uid} would need {nbytes / 1024**3:.2f} GiB as a volume ({nx} x {ny} x "
+            f"{nz} voxels of {dtype.name}); the limit is {cap / 1024**3:.2f} GiB. Upload a thicker-slice "
+            "reconstruction or ask an administrator to raise the limit.",
+        )
+
+
+# --------------------------------------------------------------------------------------- read
+
+_INT16_MIN, _INT16_MAX = -32768, 32767
+
+
+@dataclass
+class Volume:
+    """Hounsfield units on ``layout.grid``: shape (nz, ny, nx), C order, int16 or float32."""
+
+    array: np.ndarray
+    layout: Layout
+    scalar_range: tuple[float, float]
+
+
+_NATIVE_LE = frozenset({"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", ""})
+
+
+def _decode_single(frame: FrameHeader) -> np.ndarray:
+    """Stored values of a single-frame file.
+
+    Uncompressed little-endian data whose stored bits fill the allocated bits is used as it lies
+    in the file (``np.frombuffer``): pydicom's generic decoder costs about 1.4 ms per slice on top,
+    three times the read itself. Everything else (compressed, big endian, signed values in fewer
+    bits than allocated, which need sign extension) goes through pydicom's decoders.
+    """
+    if (
+        frame.transfer_syntax in _NATIVE_LE
+        and frame.bits_allocated in (8, 16, 32)
+        and frame.bits_stored == frame.bits_allocated
+        and frame.samples_per_pixel == 1
+    ):
+        ds = pydicom.dcmread(frame.path)
+        data = ds.get("PixelData")
+        dtype = np.dtype(f"<{'i' if frame.signed else 'u'}{frame.bits_allocated // 8}")
+        expected = (frame.rows or 0) * (frame.columns or 0)
+        if isinstance(data, bytes) and len(data) // dtype.itemsize >= expected > 0:
+            return np.frombuffer(data, dtype=dtype, count=expected).reshape(frame.rows, frame.columns)
+        # Wrong length or an odd element: let pydicom produce the precise error.
+        return ds.pixel_array
+    return pixel_array(frame.path)
+
+
+def _bounded_map(
+    pool: ThreadPoolExecutor, fn: Callable[[Any], Any], items: list[Any], window: int
+) -> Iterator[Any]:
+    """``pool.map`` that keeps at most ``window`` results in flight (bounded memory)."""
+    pending: list[Future[Any]] = []
+    it = iter(items)
+    for item in it:
+        pending.append(pool.submit(fn, item))
+        if len(pending) >= window:
+            break
+    while pending:
+        fut = pending.pop(0)
+        nxt = next(it, None)
+        if nxt is not None:
+            pending.append(pool.submit(fn, nxt))
+        yield fut.result()
+
+
+def _iter_decoded(plan: SeriesPlan, workers: int) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield (k, stored pixel values) for every frame, decoding compressed data in threads."""
+    frames = plan.frames
+    series_uid = plan.series.uid
+    multi = [k for k, f in enumerate(frames) if f.frame is not None]
+    if multi:
+        # Frames of multi-frame files: walk each file once, frame by frame.
+        slots: dict[Path, dict[int, int]] = defaultdict(dict)
+        for k in multi:
+            slots[frames[k].path][frames[k].frame] = k  # type: ignore[index]
+        for path, wanted in slots.items():
+            try:
+                for index, arr in enumerate(iter_pixels(path)):
+                    if index in wanted:
+                        yield wanted[index], arr
+            except Exception as exc:  # noqa: BLE001 - decoder errors on bad bytes
+                raise _decode_error(series_uid, path.name, exc) from exc
+    single = [k for k, f in enumerate(frames) if f.frame is None]
+    if not single:
+        return
+    compressed = any(_is_compressed(ts) for ts in plan.transfer_syntaxes)
+
+    def decode(k: int) -> tuple[int, np.ndarray | BaseException]:
+        try:
+            return k, _decode_single(frames[k])
+        except Exception as exc:  # noqa: BLE001 - returned to the consumer, raised there
+            return k, exc
+
+    if compressed and workers > 1:
+        with ThreadPoolExecutor(workers, thread_name_prefix="dicom-decode") as pool:
+            for k, arr in _bounded_map(pool, decode, single, window=2 * workers):
+                if isinstance(arr, BaseException):
+                    raise _decode_error(series_uid, frames[k].path.name, arr) from arr
+                yield k, arr
+    else:
+        for k in single:
+            _, arr = decode(k)
+            if isinstance(arr, BaseException):
+                raise _decode_error(series_uid, frames[k].path.name, arr) from arr
+            yield k, arr
+
+
+def _is_compressed(ts: str) -> bool:
+    uid = UID(ts or "1.2.840.10008.1.2")
+    return not uid.is_transfer_syntax or uid.is_compressed
+
+
+def _decode_error(series_uid: str, name: str, exc: BaseException) -> IngestError:
+    text = str(exc).strip().replace("\n", " ")
+    if "missing" in text.lower() and ("plugin" in text.lower() or "dependenc" in text.lower()):
+        return IngestError(
+            "missing_decoder",
+            f"Series {series_uid}: {name} cannot be decoded because a decoder package is missing: "
+            f"{text[:400]}",
+        )
+    return IngestError(
+        "corrupt_pixel_data",
+        f"Series {series_uid}: the pixel data of {name} cannot be decoded ({type(exc).__name__}: "
+        f"{text[:300]}). The file is probably truncated or damaged: re-export the series.",
+    )
+
+
+def read_volume(plan: SeriesPlan, *, max_volume_bytes: int, workers: int = 2,
+                progress: Callable[[float], None] | None = None) -> Volume:
+    """Decode every frame of ``plan`` into one preallocated array, in Hounsfield units."""
+    layout = plan.layout
+    out = np.empty(layout.grid.shape, dtype=plan.dtype)
+    view = layout.acquisition_view(out)
+    rows, cols = view.shape[1], view.shape[2]
+    lo, hi = math.inf, -math.inf
+    done = 0
+    total = len(plan.frames)
+    for k, raw in _iter_decoded(plan, workers):
+        frame = plan.frames[k]
+        if raw.shape != (rows, cols):
+            raise IngestError(
+                "corrupt_pixel_data",
+                f"Series {plan.series.uid}: {frame.describe()} decodes to {raw.shape[0]}x{raw.shape[-1]} "
+                f"pixels where its header says {rows}x{cols}. Re-export the series.",
+            )
+        raw_lo, raw_hi = float(raw.min()), float(raw.max())
+        a, b = frame.slope * raw_lo + frame.intercept, frame.slope * raw_hi + frame.intercept
+        s_lo, s_hi = min(a, b), max(a, b)
+        if out.dtype == np.int16 and (s_lo < _INT16_MIN or s_hi > _INT16_MAX):
+            # Exact integers that do not fit int16: float32 holds them exactly (up to 2**24).
+            _check_memory(plan, np.dtype(np.float32), max_volume_bytes)
+            out = out.astype(np.float32)
+            view = layout.acquisition_view(out)
+        target = view[k]
+        if out.dtype == np.int16:
+            if frame.slope == 1 and frame.intercept == 0 and raw.dtype == np.int16:
+                target[...] = raw
+            elif frame.slope == 1:
+                np.add(raw, np.int32(frame.intercept), out=target, casting="unsafe")
+            else:  # integer slope other than 1 (rare): exact in int32, range checked above
+                scaled = raw.astype(np.int32)
+                scaled *= int(frame.slope)
+                scaled += int(frame.intercept)
+                target[...] = scaled
+        else:
+            np.multiply(raw, np.float32(frame.slope), out=target, casting="unsafe")
+            target += np.float32(frame.intercept)
+        lo, hi = min(lo, s_lo), max(hi, s_hi)
+        done += 1
+        if progress is not None and done % 32 == 0:
+            progress(done / total)
+    if done != total:
+        raise IngestError(
+            "corrupt_pixel_data",
+            f"Series {plan.series.uid}: only {done} of {total} frames could be read. Re-export the series.",
+        )
+    return Volume(array=out, layout=layout, scalar_range=(float(lo), float(hi)))

@@ -1,0 +1,254 @@
+"""The one entry point the ingest service calls: DICOM (+ segmentation) in, VTK files out.
+
+``convert`` runs the stages in order (extract, scan, read, volume, segmentation, meshes) and overlaps
+the two slow, independent ones: the ``.vti`` is compressed and written on a background thread while
+the segmentation is read and the meshes are built. It imports no Django; the service passes paths and
+gets paths and JSON-ready metadata back.
+
+Output files carry no patient information, in their names or in their content: ``volume.vti``,
+``preview.png`` and ``structures/<slug of the structure name>.vtp`` under ``work_dir/output``.
+Uploaded zips are extracted under ``work_dir/extracted`` and removed again at the end. On a refusal
+the output folder is removed too, so nothing half-written is left to upload.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pydicom
+
+from . import colors
+from .archive import ExtractionBudget, gather_files
+from .dicom import ScanResult, choose_series, plan_series, read_volume, scan_files
+from .meshes import MeshSettings, build_meshes
+from .segmentation import LabelMap, load_segmentation
+from .volume import DEFAULT_BLOCK_BYTES, BackgroundWriter, volume_metadata, write_preview, write_vti
+
+STAGES = ("extract", "scan", "read", "volume", "segmentation", "meshes")
+# Rough share of the total time of each stage, for the overall progress fraction.
+_WEIGHTS = {"extract": 0.05, "scan": 0.05, "read": 0.25, "volume": 0.05, "segmentation": 0.1, "meshes": 0.5}
+PREVIEW_WINDOW = (40.0, 400.0)  # abdominal soft tissue: level, width
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_volume_bytes: int = 2 * 1024**3
+    max_archive_bytes: int = 4 * 1024**3
+    max_archive_files: int = 20000
+    min_slices: int = 3
+    max_tilt_fraction: float = 0.25  # of a voxel, total drift across the stack
+
+
+@dataclass
+class StructureOutput:
+    name: str
+    label: int
+    color_hex: str
+    mesh_path: Path
+    metadata: dict[str, Any]
+
+
+@dataclass
+class ConversionResult:
+    volume_path: Path
+    preview_path: Path | None
+    metadata: dict[str, Any]
+    structures: list[StructureOutput]
+    series_uid: str
+    stage_seconds: dict[str, float]
+    # The acquisition date and time, kept out of ``metadata`` on purpose (a date of service is an
+    # identifier under HIPAA): the service decides whether to store it (ImagingStudy.acquired_at).
+    acquired_at: datetime | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+class _Stages:
+    """Times stages and reports overall progress at each stage boundary."""
+
+    def __init__(self, progress: Callable[[str, float], None] | None) -> None:
+        self.progress = progress
+        self.seconds: dict[str, float] = {}
+        self.done = 0.0
+
+    @contextmanager
+    def stage(self, name: str):  # type: ignore[no-untyped-def]
+        if self.progress is not None:
+            self.progress(name, round(min(self.done, 1.0), 4))
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
+            self.done += _WEIGHTS.get(name, 0.0)
+
+
+def _auto_segmentation(scan: ScanResult, frame_of_reference_uid: str | None) -> Path | None:
+    """A DICOM SEG uploaded together with the CT and drawn on it, if there is one."""
+    matches = []
+    for path in sorted(scan.segmentations):
+        try:
+            ds = pydicom.dcmread(path, stop_before_pixels=True)
+        except Exception:  # noqa: BLE001, S112 - an unreadable SEG is simply not picked
+            continue
+        if frame_of_reference_uid and str(ds.get("FrameOfReferenceUID", "")) == frame_of_reference_uid:
+            matches.append(path)
+    return matches[0] if matches else None
+
+
+def _versions() -> dict[str, str]:
+    import highdicom
+    import vtkmodules
+
+    return {"pydicom": pydicom.__version__, "highdicom": highdicom.__version__,
+            "vtk": getattr(vtkmodules, "__version__", "?"), "numpy": np.__version__}
+
+
+def convert(
+    *,
+    inputs: Sequence[Path],
+    work_dir: Path,
+    segmentation: Path | None = None,
+    labels: Mapping[int, str] | None = None,
+    limits: Limits = Limits(),
+    progress: Callable[[str, float], None] | None = None,
+) -> ConversionResult:
+    """Convert a CT series (files, folders or zips) and an optional segmentation into VTK files.
+
+    ``progress(stage, fraction)`` is called when each stage starts, with the overall fraction of
+    the work done so far (0..1, increasing), and once more at the end with ("meshes", 1.0).
+    Raises IngestError (with a ``code``) for every input it refuses.
+    """
+    work_dir = Path(work_dir)
+    out_dir = work_dir / "output"
+    extract_dir = work_dir / "extracted"
+    if out_dir.exists():
+        shutil.rmtree(out_dir)  # a re-run replaces its outputs
+    out_dir.mkdir(parents=True)
+    stages = _Stages(progress)
+    started = time.perf_counter()
+    writer: BackgroundWriter | None = None
+    try:
+        with stages.stage("extract"):
+            budget = ExtractionBudget(max_bytes=limits.max_archive_bytes, max_files=limits.max_archive_files)
+            gathered = gather_files([Path(p) for p in inputs], extract_dir, budget)
+        with stages.stage("scan"):
+            scan = scan_files(gathered.files)
+            series, ignored_series = choose_series(scan)
+            plan = plan_series(series, min_slices=limits.min_slices,
+                               max_tilt_fraction=limits.max_tilt_fraction,
+                               max_volume_bytes=limits.max_volume_bytes)
+        with stages.stage("read"):
+            volume = read_volume(plan, max_volume_bytes=limits.max_volume_bytes)
+        grid = volume.layout.grid
+
+        seg_path = Path(segmentation) if segmentation is not None else None
+        auto = False
+        if seg_path is None:
+            seg_path = _auto_segmentation(scan, series.frame_of_reference_uid)
+            auto = seg_path is not None
+
+        with stages.stage("volume"):
+            volume_path = out_dir / "volume.vti"
+            preview_path = out_dir / "preview.png"
+            volume_seconds: dict[str, float] = {}
+
+            def write_outputs() -> dict[str, Any]:
+                start = time.perf_counter()
+                # One deflate stream on this thread while meshing runs; parallel blocks when alone.
+                block_bytes = None if seg_path is not None else DEFAULT_BLOCK_BYTES
+                report = write_vti(volume_path, volume.array, grid, scalar_range=volume.scalar_range,
+                                   block_bytes=block_bytes)
+                width, height = write_preview(preview_path, volume.array, center=PREVIEW_WINDOW[0],
+                                              width=PREVIEW_WINDOW[1])
+                report["preview"] = {"width": width, "height": height, "window_level": PREVIEW_WINDOW[0],
+                                     "window_width": PREVIEW_WINDOW[1]}
+                volume_seconds["volume"] = time.perf_counter() - start
+                return report
+
+            writer = BackgroundWriter(write_outputs)
+
+        label_map: LabelMap | None = None
+        with stages.stage("segmentation"):
+            if seg_path is not None:
+                label_map = load_segmentation(seg_path, grid=grid,
+                                              frame_of_reference_uid=series.frame_of_reference_uid,
+                                              labels=labels)
+        structures: list[StructureOutput] = []
+        with stages.stage("meshes"):
+            if label_map is not None:
+                meshes = build_meshes(label_map.array, grid, label_map.names, out_dir / "structures",
+                                      settings=MeshSettings())
+                for mesh in meshes:
+                    color = colors.color_for(mesh.name, mesh.label)
+                    structures.append(StructureOutput(name=mesh.name, label=mesh.label, color_hex=color,
+                                                      mesh_path=mesh.path, metadata={**mesh.metadata,
+                                                                                     "color_hex": color}))
+                label_map.array = np.empty(0, dtype=np.uint8)  # free it before waiting for the writer
+        wait_start = time.perf_counter()
+        vti_report = writer.result()
+        writer = None
+        stages.seconds["volume_wait"] = time.perf_counter() - wait_start
+        stages.seconds["volume"] = volume_seconds.get("volume", stages.seconds.get("volume", 0.0))
+    except BaseException:
+        if writer is not None:
+            with suppress(BaseException):  # the first error is the one to report
+                writer.result()
+        shutil.rmtree(out_dir, ignore_errors=True)
+        raise
+    finally:
+        shutil.rmtree(extract_dir, ignore_errors=True)
+    stages.seconds["total"] = time.perf_counter() - started
+    if progress is not None:
+        progress("meshes", 1.0)
+
+    metadata = volume_metadata(
+        grid=grid,
+        oblique=volume.layout.oblique,
+        scalar_range=volume.scalar_range,
+        dtype=volume.array.dtype,
+        modality=series.modality,
+        series_instance_uid=series.uid,
+        study_instance_uid=series.study_uid,
+        frame_of_reference_uid=series.frame_of_reference_uid,
+        slice_count=len(plan.frames),
+        transfer_syntaxes=plan.transfer_syntaxes,
+        slice_thickness=series.slice_thickness,
+    )
+    metadata["slice_step"] = abs(plan.slice_step)
+    metadata["preview"] = vti_report.pop("preview")
+    metadata["vti"] = vti_report
+    metadata["ignored_series"] = ignored_series
+    metadata["ignored_files"] = dict(sorted(scan.others.items()))
+    metadata["converter"] = _versions()
+    if label_map is not None:
+        metadata["segmentation"] = {
+            **label_map.metadata,
+            "auto_detected": auto,
+            "labels": {str(k): v for k, v in sorted(label_map.names.items())},
+            "structures": [s.label for s in structures],
+        }
+    warnings = []
+    if ignored_series:
+        warnings.append(f"{len(ignored_series)} other image series in the upload were not converted.")
+    if label_map is not None:
+        missing = sorted(set(label_map.names) - {s.label for s in structures})
+        if missing:
+            warnings.append(f"Labels without any voxel on the CT: {missing}.")
+    return ConversionResult(
+        volume_path=volume_path,
+        preview_path=preview_path,
+        metadata=metadata,
+        structures=structures,
+        series_uid=series.uid,
+        stage_seconds={k: round(v, 4) for k, v in stages.seconds.items()},
+        acquired_at=series.acquired_at,
+        warnings=warnings,
+    )

@@ -1,0 +1,250 @@
+"""Writing the CT volume for the viewer: a zlib-compressed ``.vti``, its metadata and a preview PNG.
+
+Why not ``vtkXMLImageDataWriter``: it compresses on one thread with stock zlib, which measured
+2.1 s for a 512x512x300 CT at level 1 (the slowest part of an ingest after decimation). This writer
+emits the same VTK XML format (ImageData, appended raw data, UInt64 header, ``vtkZLibDataCompressor``
+blocks), the subset that vtk.js reads, and compresses the blocks in a thread pool, with ISA-L's
+zlib-compatible deflate when the ``isal`` package is installed (several times faster than zlib at
+the same ratio; the stream is ordinary zlib, so VTK, vtk.js (fflate) and Python's ``zlib`` all
+inflate it). Blocks are written in order as they complete; the block-size header is patched in at the
+end, so at most a few blocks are ever held in memory.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import threading
+import zlib
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .geometry import ImageGrid
+
+try:  # ISA-L deflate: same zlib stream, several times faster; optional.
+    from isal import isal_zlib as _fast_zlib
+except ImportError:  # pragma: no cover - exercised only where isal is absent
+    _fast_zlib = None
+
+VTK_TYPES = {
+    np.dtype(np.int8): "Int8",
+    np.dtype(np.uint8): "UInt8",
+    np.dtype(np.int16): "Int16",
+    np.dtype(np.uint16): "UInt16",
+    np.dtype(np.int32): "Int32",
+    np.dtype(np.uint32): "UInt32",
+    np.dtype(np.float32): "Float32",
+    np.dtype(np.float64): "Float64",
+}
+DEFAULT_BLOCK_BYTES = 1 << 20
+_STREAM_STEP = 4 << 20
+SCALARS_NAME = "HU"
+
+
+def compressor() -> tuple[str, Callable[[bytes | memoryview], bytes], Callable[[], Any]]:
+    """The deflate implementation in use: its name, a level-1 compress function, a compressobj."""
+    if _fast_zlib is not None:
+        return "isal", lambda data: _fast_zlib.compress(data, 1), lambda: _fast_zlib.compressobj(1)
+    return "zlib", lambda data: zlib.compress(data, 1), lambda: zlib.compressobj(1)
+
+
+def _fmt(values: Any) -> str:
+    return " ".join(repr(float(v)) for v in values)
+
+
+def write_vti(
+    path: Path,
+    array: np.ndarray,
+    grid: ImageGrid,
+    *,
+    name: str = SCALARS_NAME,
+    block_bytes: int | None = DEFAULT_BLOCK_BYTES,
+    workers: int | None = None,
+    scalar_range: tuple[float, float] | None = None,
+) -> dict[str, Any]:
+    """Write ``array`` (shape ``grid.shape``) as a zlib-compressed VTK XML ImageData file.
+
+    Blocks of ``block_bytes`` are compressed in parallel by ``workers`` threads. With
+    ``block_bytes=None`` the whole array is one block, deflated as a stream on the calling thread in
+    4 MiB steps: each step runs outside the GIL, so this is the mode to use when the CPU is shared with
+    other work (the pipeline meshes meanwhile), and it never holds the compressed volume in memory.
+    Returns a small report: bytes written, compression ratio, compressor and block count.
+    """
+    if array.shape != grid.shape:
+        raise ValueError(f"array shape {array.shape} does not match grid {grid.shape}")
+    vtk_type = VTK_TYPES[np.dtype(array.dtype.name)]  # the name ignores byte order
+    flat = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).reshape(-1)  # no copy if LE
+    raw = memoryview(flat).cast("B")
+    total = raw.nbytes
+    # Whole elements per block, so no value is split across blocks (VTK does the same).
+    if block_bytes is None:
+        block = max(total, flat.itemsize)
+    else:
+        block = max(flat.itemsize, (block_bytes // flat.itemsize) * flat.itemsize)
+    n_blocks = (total + block - 1) // block if total else 0
+    last = total - (n_blocks - 1) * block if n_blocks else 0
+    last_partial = 0 if last == block else last
+    nx, ny, nz = grid.dimensions
+    extent = f"0 {nx - 1} 0 {ny - 1} 0 {nz - 1}"
+    if scalar_range is None:
+        scalar_range = (float(flat.min()), float(flat.max())) if total else (0.0, 0.0)
+    head = (
+        '<?xml version="1.0"?>\n'
+        '<VTKFile type="ImageData" version="1.0" byte_order="LittleEndian" header_type="UInt64" '
+        'compressor="vtkZLibDataCompressor">\n'
+        f'  <ImageData WholeExtent="{extent}" Origin="{_fmt(grid.origin)}" Spacing="{_fmt(grid.spacing)}" '
+        f'Direction="{_fmt(grid.direction)}">\n'
+        f'    <Piece Extent="{extent}">\n'
+        f'      <PointData Scalars="{name}">\n'
+        f'        <DataArray type="{vtk_type}" Name="{name}" format="appended" '
+        f'RangeMin="{scalar_range[0]!r}" RangeMax="{scalar_range[1]!r}" offset="0"/>\n'
+        "      </PointData>\n"
+        "      <CellData>\n"
+        "      </CellData>\n"
+        "    </Piece>\n"
+        "  </ImageData>\n"
+        '  <AppendedData encoding="raw">\n'
+        "   _"
+    ).encode("ascii")
+    tail = b"\n  </AppendedData>\n</VTKFile>\n"
+    name_used, compress, compressobj = compressor()
+    workers = workers or min(4, os.cpu_count() or 1)
+    sizes: list[int] = []
+    path = Path(path)
+    tmp = path.with_name(path.name + ".part")
+    with open(tmp, "wb") as fh:
+        fh.write(head)
+        header_at = fh.tell()
+        fh.write(b"\0" * (8 * (3 + n_blocks)))  # patched below, once the block sizes are known
+
+        def task(i: int) -> bytes:
+            return compress(raw[i * block: min(total, (i + 1) * block)])
+
+        if n_blocks == 1:
+            stream = compressobj()
+            written = 0
+            for start in range(0, total, _STREAM_STEP):
+                out = stream.compress(raw[start: start + _STREAM_STEP])
+                written += len(out)
+                fh.write(out)
+            out = stream.flush()
+            fh.write(out)
+            sizes.append(written + len(out))
+        elif n_blocks:
+            with ThreadPoolExecutor(workers, thread_name_prefix="vti-deflate") as pool:
+                pending: list[Future[bytes]] = []
+                next_block = 0
+                window = 2 * workers
+                while next_block < n_blocks or pending:
+                    while next_block < n_blocks and len(pending) < window:
+                        pending.append(pool.submit(task, next_block))
+                        next_block += 1
+                    chunk = pending.pop(0).result()
+                    sizes.append(len(chunk))
+                    fh.write(chunk)
+        fh.write(tail)
+        fh.seek(header_at)
+        fh.write(struct.pack(f"<{3 + n_blocks}Q", n_blocks, block, last_partial, *sizes))
+    os.replace(tmp, path)
+    written = path.stat().st_size
+    return {
+        "bytes": written,
+        "raw_bytes": total,
+        "ratio": round(written / total, 4) if total else 1.0,
+        "blocks": n_blocks,
+        "compressor": name_used,
+    }
+
+
+class BackgroundWriter:
+    """Run ``write_vti`` on a thread so meshing can proceed while the volume compresses."""
+
+    def __init__(self, fn: Callable[[], dict[str, Any]]) -> None:
+        self._result: dict[str, Any] | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(fn,), name="vti-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self, fn: Callable[[], dict[str, Any]]) -> None:
+        try:
+            self._result = fn()
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller in result()
+            self._error = exc
+
+    def result(self) -> dict[str, Any]:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._result is not None
+        return self._result
+
+
+def window_to_uint8(image: np.ndarray, *, center: float = 40.0, width: float = 400.0) -> np.ndarray:
+    """Map HU to 0..255 with a display window (default: abdominal soft tissue, L40/W400)."""
+    lo = center - width / 2.0
+    scaled = (image.astype(np.float32) - lo) * (255.0 / width)
+    return np.clip(scaled, 0, 255).astype(np.uint8)
+
+
+def write_preview(
+    path: Path, array: np.ndarray, *, center: float = 40.0, width: float = 400.0
+) -> tuple[int, int]:
+    """Save the middle slice (along the stored z axis) as a windowed greyscale PNG.
+
+    For an identity-direction volume row 0 is the most anterior row and column 0 the patient's
+    right, the radiological display convention. Returns (width, height).
+    """
+    from PIL import Image  # local import: Pillow is only needed here
+
+    mid = array[array.shape[0] // 2]
+    img = Image.fromarray(window_to_uint8(mid, center=center, width=width), mode="L")
+    img.save(path, format="PNG", optimize=False, compress_level=6)
+    return img.width, img.height
+
+
+def volume_metadata(
+    *,
+    grid: ImageGrid,
+    oblique: bool,
+    scalar_range: tuple[float, float],
+    dtype: np.dtype,
+    modality: str,
+    series_instance_uid: str,
+    study_instance_uid: str | None,
+    frame_of_reference_uid: str | None,
+    slice_count: int,
+    transfer_syntaxes: tuple[str, ...],
+    slice_thickness: float | None,
+) -> dict[str, Any]:
+    """Technical metadata of the volume: geometry, values, UIDs. No patient attribute, ever."""
+    from pydicom.uid import UID
+
+    syntaxes = [str(ts) for ts in transfer_syntaxes]
+    return {
+        "dimensions": list(grid.dimensions),
+        "spacing": [float(s) for s in grid.spacing],
+        "origin": [float(o) for o in grid.origin],
+        "direction": [float(d) for d in grid.direction],
+        "direction_convention": "row-major 3x3, columns are the x/y/z index axes: "
+        "world = origin + direction @ (index * spacing), LPS millimetres",
+        "oblique": bool(oblique),
+        "bounds": list(grid.bounds()),
+        "scalar_range": [float(scalar_range[0]), float(scalar_range[1])],
+        "scalars": SCALARS_NAME,
+        "units": "HU",
+        "modality": modality,
+        "dtype": np.dtype(dtype).name,
+        "series_instance_uid": series_instance_uid,
+        "source_series_uids": [series_instance_uid],
+        "study_instance_uid": study_instance_uid,
+        "frame_of_reference_uid": frame_of_reference_uid,
+        "slice_count": int(slice_count),
+        "slice_thickness": slice_thickness,
+        "transfer_syntax": syntaxes[0] if len(syntaxes) == 1 else syntaxes,
+        "transfer_syntax_name": ", ".join(UID(ts).name for ts in syntaxes if ts),
+        "coordinate_system": "LPS",
+    }
