@@ -39,7 +39,7 @@ class IngestUploadForm(forms.ModelForm):
     """What a curator fills in to ingest DICOM for a case."""
 
     files = MultipleFileField(
-        help_text="A zip of the CT series, or its DICOM files (select several). Zip large series.",
+        help_text="A zip of the CT series, or its DICOM files (select several, up to 2000). Zip large series.",
     )
     segmentation = forms.FileField(
         required=False, help_text="Optional: a DICOM SEG or a NIfTI label map (.nii / .nii.gz) on the same CT."

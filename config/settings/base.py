@@ -115,6 +115,8 @@ PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
 # Upload size limit for admin/API uploads handled by Django itself (bytes).
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+# The admin's DICOM upload takes a series file by file (Django's default allows 100 files).
+DATA_UPLOAD_MAX_NUMBER_FILES = 2000
 
 # --- Feature flags ------------------------------------------------------------------------------
 FEATURE_FLAG_LIGHTWEIGHT_MODE = env.bool("FEATURE_FLAG_LIGHTWEIGHT_MODE", default=False)

@@ -8,8 +8,8 @@ The order is what makes it safe to run twice or to die anywhere:
 3. Pick the study the outputs belong to: the job's own study, else the case's study of the same
    SeriesInstanceUID, else an id reserved on the job, so every retry writes to the same keys.
 4. Upload the volume, preview and meshes under `cases/<case id>/studies/<study id>/...`.
-5. Write the study and its structures in one transaction, fenced by the claim (a run that lost the
-   job to another run writes nothing); then delete assets under the study's prefix that no row uses
+5. Write the study, its structures and the job's success in one transaction, fenced by the claim (a
+   run that lost the job to another run writes nothing); then delete assets under the study's prefix that no row uses
    (structures that disappeared, leftovers of a killed run).
 
 On failure the job is marked failed (or queued for a retry on a transient error) and the assets no
@@ -153,17 +153,16 @@ def run_job(*, job_id: int, task_id: str = "", worker: str | None = None) -> Run
             outputs = _store_outputs(job=job, result=result, study_id=target.study_id, reporter=reporter)
             timings[STAGE_STORE] = time.monotonic() - started
             reporter.stage(STAGE_RECORD, STORE_END)
-            started = time.monotonic()
-            _record(job_id=job_id, attempt=attempt, target=target, result=result, outputs=outputs)
-            timings[STAGE_RECORD] = time.monotonic() - started
-        _finish(
-            job_id=job_id,
-            attempt=attempt,
-            checksum=source.checksum,
-            timings=timings,
-            warnings=list(getattr(result, "warnings", [])),
-        )
-        _prune_assets(case_id=job.case_id, study_ids={target.study_id, job.reserved_study_id})
+            _record(
+                job_id=job_id,
+                attempt=attempt,
+                target=target,
+                result=result,
+                outputs=outputs,
+                checksum=source.checksum,
+                timings=timings,
+            )
+        _prune_assets_quietly(case_id=job.case_id, study_ids={target.study_id, job.reserved_study_id})
         logger.info("Ingest job %s succeeded (study %s, attempt %s)", job_id, target.study_id, attempt)
         return RunOutcome(job_id=job_id, status=IngestJob.Status.SUCCEEDED, ran=True)
     except JobNoLongerOwnedError:
@@ -369,9 +368,20 @@ def _store_outputs(*, job: IngestJob, result: ConversionResult, study_id: int, r
     return outputs
 
 
-def _record(*, job_id: int, attempt: int, target: _Target, result: ConversionResult, outputs: _StoredOutputs) -> None:
+def _record(
+    *,
+    job_id: int,
+    attempt: int,
+    target: _Target,
+    result: ConversionResult,
+    outputs: _StoredOutputs,
+    checksum: str,
+    timings: dict[str, float],
+) -> None:
+    """The study, its structures and the job's success, in one transaction (fenced by the claim)."""
     from hpb.storage import reference_for
 
+    started = time.monotonic()
     with transaction.atomic():
         job = _owned_job(job_id=job_id, attempt=attempt)
         study = ImagingStudy.objects.select_for_update().filter(pk=target.study_id).first()
@@ -398,6 +408,17 @@ def _record(*, job_id: int, attempt: int, target: _Target, result: ConversionRes
             row.save()
         # Structures the new segmentation no longer has; their meshes are pruned after the commit.
         CaseStructure.objects.filter(pk__in=[s.pk for s in current.values()]).delete()
+        now = timezone.now()
+        timings = {**timings, STAGE_RECORD: time.monotonic() - started}
+        job.status = IngestJob.Status.SUCCEEDED
+        job.stage = STAGE_DONE
+        job.progress = 1.0
+        job.checksum = checksum
+        job.stage_seconds = {k: round(v, 3) for k, v in timings.items()}
+        job.warnings = [str(w) for w in getattr(result, "warnings", [])]
+        job.finished_at = now
+        job.heartbeat_at = now
+        job.save()
 
 
 def _study_label(metadata: dict) -> str:
@@ -413,21 +434,6 @@ def _aware(value: datetime | None) -> datetime | None:
     if value is None:
         return None
     return value if timezone.is_aware(value) else timezone.make_aware(value, UTC)
-
-
-def _finish(*, job_id: int, attempt: int, checksum: str, timings: dict[str, float], warnings: list[str]) -> None:
-    with transaction.atomic():
-        job = _owned_job(job_id=job_id, attempt=attempt)
-        now = timezone.now()
-        job.status = IngestJob.Status.SUCCEEDED
-        job.stage = STAGE_DONE
-        job.progress = 1.0
-        job.checksum = checksum
-        job.stage_seconds = {k: round(v, 3) for k, v in timings.items()}
-        job.warnings = [str(w) for w in warnings]
-        job.finished_at = now
-        job.heartbeat_at = now
-        job.save()
 
 
 def _owned_job(*, job_id: int, attempt: int) -> IngestJob:
