@@ -1,4 +1,10 @@
-"""Admin of imaging: ingest jobs (status, errors, retry, and the curator's DICOM upload form)."""
+"""Admin of the imaging app.
+
+Imaging studies and structures (below) are derived by ingestion: curators may rename and recolour
+them, or delete a bad one, but URIs, metadata and counts are read-only. Ingest jobs (at the end)
+show each conversion's status, stage, progress and error, retry or sweep them, and their add page is
+the curator's DICOM upload form.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +17,148 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html, format_html_join
 
-from cases.models import Case
-from imaging.models import CaseStructure, IngestJob
+from hpb.admin_utils import EMPTY, color_swatch, count_subquery, pretty_json, signed_link
+from imaging.models import CaseStructure, ImagingStudy, IngestJob
 from imaging.services.jobs import InvalidLabelsError, NamedFile, ingest_files, parse_labels, retry_job
 from imaging.services.sweep import sweep_stuck_jobs
+from imaging.structure_forms import CaseStructureForm, CaseStructureInlineFormSet
+
+# --- Imaging studies and structures (curation) ----------------------------------------------------
+
+
+class StudyStructureInline(admin.TabularInline):
+    model = CaseStructure
+    form = CaseStructureForm
+    formset = CaseStructureInlineFormSet
+    fk_name = "imaging_study"
+    extra = 0
+    fields = ("name", "color_hex", "swatch", "volume_ml", "mesh")
+    readonly_fields = ("swatch", "volume_ml", "mesh")
+
+    def has_add_permission(self, request: HttpRequest, obj: ImagingStudy | None = None) -> bool:
+        return False  # structures are created by ingestion
+
+    @admin.display(description="Colour")
+    def swatch(self, structure: CaseStructure) -> str:
+        return color_swatch(structure.color_hex)
+
+    @admin.display(description="Volume (ml)")
+    def volume_ml(self, structure: CaseStructure) -> object:
+        return (structure.metadata or {}).get("volume_ml", EMPTY)
+
+    @admin.display(description="Mesh")
+    def mesh(self, structure: CaseStructure) -> str:
+        return signed_link(structure.mesh_uri, label="Download .vtp")
+
+
+@admin.register(ImagingStudy)
+class ImagingStudyAdmin(admin.ModelAdmin):
+    list_display = ("label", "case", "modality", "format", "acquired_at", "structure_count", "created_at", "volume")
+    list_select_related = ("case",)
+    list_filter = ("modality", "format", ("acquired_at", admin.DateFieldListFilter))
+    search_fields = ("label", "case__title", "case__slug", "series_instance_uid")
+    search_help_text = "Study label, case title or slug, or SeriesInstanceUID."
+    date_hierarchy = "acquired_at"
+    autocomplete_fields = ("case",)
+    fields = (
+        "case",
+        "label",
+        "modality",
+        "acquired_at",
+        "format",
+        "volume",
+        "preview",
+        "volume_uri",
+        "preview_uri",
+        "series_instance_uid",
+        "ingest_job",
+        "metadata_display",
+        "created_at",
+        "updated_at",
+    )
+    readonly_fields = (
+        "format",
+        "volume",
+        "preview",
+        "volume_uri",
+        "preview_uri",
+        "series_instance_uid",
+        "ingest_job",
+        "metadata_display",
+        "created_at",
+        "updated_at",
+    )
+    inlines = (StudyStructureInline,)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ImagingStudy]:
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(n_structures=count_subquery(CaseStructure.objects.all(), "imaging_study"))
+        )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # studies come from DICOM ingestion
+
+    @admin.display(description="Structures", ordering="n_structures")
+    def structure_count(self, study: ImagingStudy) -> int:
+        return study.n_structures
+
+    @admin.display(description="Volume")
+    def volume(self, study: ImagingStudy) -> str:
+        return signed_link(study.volume_uri, label="Download .vti")
+
+    @admin.display(description="Preview")
+    def preview(self, study: ImagingStudy) -> str:
+        return signed_link(study.preview_uri, label="Preview")
+
+    @admin.display(description="Metadata")
+    def metadata_display(self, study: ImagingStudy) -> str:
+        return pretty_json(study.metadata)
+
+
+@admin.register(CaseStructure)
+class CaseStructureAdmin(admin.ModelAdmin):
+    form = CaseStructureForm
+    list_display = ("name", "swatch", "case", "imaging_study", "volume_ml", "created_at", "mesh")
+    list_select_related = ("case", "imaging_study")
+    list_filter = ("name",)
+    search_fields = ("name", "case__title", "case__slug", "imaging_study__label")
+    search_help_text = "Structure name, case title or slug, or study label."
+    fields = (
+        "case",
+        "imaging_study",
+        "name",
+        "color_hex",
+        "swatch",
+        "mesh",
+        "mesh_uri",
+        "metadata_display",
+        "created_at",
+    )
+    readonly_fields = ("case", "imaging_study", "swatch", "mesh", "mesh_uri", "metadata_display", "created_at")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # structures come from segmentations at ingestion
+
+    @admin.display(description="Colour")
+    def swatch(self, structure: CaseStructure) -> str:
+        return color_swatch(structure.color_hex)
+
+    @admin.display(description="Volume (ml)")
+    def volume_ml(self, structure: CaseStructure) -> object:
+        return (structure.metadata or {}).get("volume_ml", EMPTY)
+
+    @admin.display(description="Mesh")
+    def mesh(self, structure: CaseStructure) -> str:
+        return signed_link(structure.mesh_uri, label="Download .vtp")
+
+    @admin.display(description="Metadata")
+    def metadata_display(self, structure: CaseStructure) -> str:
+        return pretty_json(structure.metadata)
+
+
+# --- Ingest jobs (ingestion) ----------------------------------------------------------------------
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -54,10 +198,6 @@ class IngestUploadForm(forms.ModelForm):
         model = IngestJob
         fields = ["case"]
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields["case"].queryset = Case.objects.order_by("title", "id")
-
     def clean_labels(self) -> dict[str, str]:
         raw = (self.cleaned_data.get("labels") or "").strip()
         if not raw:
@@ -87,6 +227,7 @@ class IngestJobAdmin(admin.ModelAdmin):
     list_display_links = ("id",)
     list_filter = ("status", "source", "error_code", "created_at")
     list_select_related = ("case",)
+    autocomplete_fields = ("case",)
     search_fields = ("=id", "case__slug", "case__title", "upload_id", "error_code")
     date_hierarchy = "created_at"
     ordering = ("-created_at", "-id")

@@ -133,3 +133,22 @@ def staff_client(staff_user) -> APIClient:
     client = APIClient()
     client.force_authenticate(staff_user)
     return client
+
+
+@pytest.fixture
+def local_storage(settings, tmp_path):
+    """Filesystem storages under a fresh temporary folder (so file listings see only this test's files)."""
+    from hpb.settings_helpers import build_storages
+
+    root = tmp_path / "storage"
+    storages = build_storages(
+        buckets={},
+        root=root,
+        region="us-east-1",
+        endpoint_url=None,
+        expiry_seconds=settings.STORAGE_URL_EXPIRY_SECONDS,
+    )
+    storages["staticfiles"] = settings.STORAGES["staticfiles"]
+    settings.STORAGES = storages
+    settings.STORAGE_ROOT = root
+    return root

@@ -230,8 +230,16 @@ LOGGING = {
         "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["patient_data"]},
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # highdicom narrates every attribute it copies while the seed writes phantom segmentations.
+        "highdicom": {"level": "WARNING"},
+    },
 }
 
 # --- Seed ---------------------------------------------------------------------------------------
 HPB_DEMO_USERNAME = env.str("HPB_DEMO_USERNAME", default="curator")
+# Imaging of seeded cases: small (quick), full (512x512x300) or none; `seed_hpb --imaging-size` overrides.
+HPB_SEED_IMAGING_SIZE = env.str("HPB_SEED_IMAGING_SIZE", default="small")
+# Empty: seed_hpb generates a password for a new demo curator and prints it once.
+HPB_DEMO_PASSWORD = env.str("HPB_DEMO_PASSWORD", default="")

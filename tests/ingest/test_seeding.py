@@ -46,3 +46,36 @@ def test_each_case_gets_its_own_deterministic_phantom():
 def test_size_none_seeds_no_imaging(case):
     assert seed_case_imaging(case=case, size="none") is None
     assert not IngestJob.objects.exists()
+
+
+def _seed(*args: str) -> str:
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("seed_hpb", "--cases", "2", *args, stdout=out, stderr=StringIO())
+    return out.getvalue()
+
+
+def test_seed_hpb_gives_every_case_imaging_once():
+    from cases.models import Case
+
+    output = _seed("--imaging-size", "small")
+    counts = ImagingStudy.objects.count(), CaseStructure.objects.count(), IngestJob.objects.count()
+    keys = stored_keys("assets"), stored_keys("uploads")
+    _seed("--imaging-size", "small")
+
+    assert "Imaging (small phantom): 2 studies" in output
+    assert set(ImagingStudy.objects.values_list("case_id", flat=True)) == set(Case.objects.values_list("pk", flat=True))
+    assert counts[0] == 2
+    assert counts[1] >= 12
+    assert (ImagingStudy.objects.count(), CaseStructure.objects.count(), IngestJob.objects.count()) == counts
+    assert (stored_keys("assets"), stored_keys("uploads")) == keys
+    assert set(IngestJob.objects.values_list("source", "status")) == {("seed", "succeeded")}
+
+
+def test_seed_hpb_without_imaging():
+    output = _seed("--imaging-size", "none")
+    assert "Imaging" not in output
+    assert not IngestJob.objects.exists()
