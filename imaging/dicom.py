@@ -267,10 +267,8 @@ def _classify(path: Path, ds: Dataset, result: ScanResult) -> None:
         result.others[f"{name} objects without image data"] += 1
         return
     if sop_class not in CT_CLASSES or _is_localizer(ds):
-        if _is_localizer(ds):
-            kind = f"{modality} localizer images"
-        else:
-            kind = f"{modality} images ({UID(sop_class).name})"
+        kind = (f"{modality} localizer images" if _is_localizer(ds)
+                else f"{modality} images ({UID(sop_class).name})")
         result.others[kind] += 1
         if series_uid:
             prev = result.other_series.get(series_uid, (kind, 0))
@@ -410,6 +408,21 @@ def _check_uniform(series: SeriesInfo, frames: list[FrameHeader]) -> None:
             "mixed_orientation",
             f"Series {uid} mixes {len(groups)} image orientations ({listed}). A volume needs one "
             "orientation: upload the reconstructions as separate series and leave out localizers.",
+        )
+    o = np.asarray(groups[0][0])
+    row_norm, col_norm = np.linalg.norm(o[:3]), np.linalg.norm(o[3:])
+    if abs(row_norm - 1) > 0.01 or abs(col_norm - 1) > 0.01 or abs(o[:3] @ o[3:]) > 0.01:
+        raise IngestError(
+            "invalid_geometry",
+            f"Series {uid} has an ImageOrientationPatient that is not two perpendicular unit vectors "
+            f"({_fmt_vec(o)}). The export is broken: re-export the series.",
+        )
+    bad_spacing = [f for f in frames if min(f.pixel_spacing) <= 0]  # type: ignore[arg-type]
+    if bad_spacing:
+        raise IngestError(
+            "invalid_geometry",
+            f"Series {uid} has a PixelSpacing of {bad_spacing[0].pixel_spacing} (zero or negative) in "
+            f"{bad_spacing[0].describe()}. The export is broken: re-export the series.",
         )
     spacings = Counter(tuple(round(v, 4) for v in f.pixel_spacing) for f in frames)  # type: ignore[union-attr]
     ref = np.asarray(next(iter(spacings)))

@@ -20,7 +20,12 @@ Choices, each measured on the full-size phantom (512x512x300, six labels):
   direction matrix of non-axis-aligned images, and the mapping is a rotation (determinant +1), so
   outward normals stay outward. The signed volume is checked anyway and faces are flipped if it is
   negative (a left-handed geometry turns meshes inside out).
-* Labels are meshed in a small thread pool: VTK's filters and numpy release the GIL.
+* Very large structures on a fine in-plane grid (the liver: 2.5 M voxels at 0.78 mm, 412k triangles)
+  get their surface from 2x2 in-plane block counts instead of single voxels (see ``mesh_label``):
+  their mesh is decimated to ~60k triangles anyway, and this halves the time with a deviation far
+  below a voxel. Everything else uses discrete flying edges on the voxels themselves.
+* Labels are meshed in a small thread pool: VTK's filters and numpy release the GIL
+  (fast_simplification does not).
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ import numpy as np
 from vtkmodules.util.numpy_support import numpy_to_vtk, numpy_to_vtkIdTypeArray, vtk_to_numpy
 from vtkmodules.vtkCommonCore import vtkPoints, vtkSMPTools
 from vtkmodules.vtkCommonDataModel import vtkCellArray, vtkImageData, vtkPolyData
-from vtkmodules.vtkFiltersCore import vtkQuadricDecimation, vtkWindowedSincPolyDataFilter
+from vtkmodules.vtkFiltersCore import vtkFlyingEdges3D, vtkQuadricDecimation, vtkWindowedSincPolyDataFilter
 from vtkmodules.vtkFiltersGeneral import vtkDiscreteFlyingEdges3D
 from vtkmodules.vtkIOXML import vtkXMLPolyDataWriter
 
@@ -64,6 +69,10 @@ class MeshSettings:
     max_cells: int = 80_000
     correct_volume: bool = True
     workers: int = 2
+    # Build the surface of structures this large (voxels) from 2x2 in-plane blocks when the in-plane
+    # spacing is finer than ``coarsen_below_mm`` (None: never). See ``mesh_label``.
+    coarsen_above_voxels: int | None = 1_000_000
+    coarsen_below_mm: float = 1.0
 
 
 @dataclass
@@ -105,6 +114,21 @@ def label_extents(labels: np.ndarray) -> dict[int, tuple[int, int, int]]:
             first.setdefault(v, z)
             last[v] = z
     return {v: (first[v], last[v], int(counts[v])) for v in first}
+
+
+def _block_sums(mask: np.ndarray) -> np.ndarray:
+    """Sums of 2x2 in-plane blocks of a padded binary mask, with a zero border of one coarse voxel.
+
+    Coarse voxel c' (after the border) covers fine voxels 2c'-2 and 2c'-1: its centre sits at fine
+    index 2c' - 1.5, hence the origin shift used by the caller.
+    """
+    nz, ny, nx = mask.shape
+    even = np.zeros((nz, ny + ny % 2, nx + nx % 2), dtype=np.uint8)
+    even[:, :ny, :nx] = mask
+    sums = even.reshape(nz, even.shape[1] // 2, 2, even.shape[2] // 2, 2).sum(axis=(2, 4), dtype=np.uint8)
+    field = np.zeros((nz, sums.shape[1] + 2, sums.shape[2] + 2), dtype=np.uint8)
+    field[:, 1:-1, 1:-1] = sums
+    return field
 
 
 def _padded_mask(labels: np.ndarray, label: int, z0: int, z1: int) -> tuple[np.ndarray, tuple[int, int, int]]:
@@ -247,15 +271,29 @@ def mesh_label(
     """Build and write the mesh of one label. See the module docstring for the steps."""
     mask, (ox, oy, oz) = _padded_mask(labels, label, *z_range)
     sx, sy, sz = grid.spacing
+    coarse = (settings.coarsen_above_voxels is not None and voxel_count >= settings.coarsen_above_voxels
+              and max(sx, sy) < settings.coarsen_below_mm)
     image = vtkImageData()
-    image.SetDimensions(mask.shape[2], mask.shape[1], mask.shape[0])
-    image.SetSpacing(sx, sy, sz)
-    image.SetOrigin(ox * sx, oy * sy, oz * sz)  # index space with spacing; world mapping below
-    image.GetPointData().SetScalars(numpy_to_vtk(mask.ravel(), deep=False))
-
-    surface = vtkDiscreteFlyingEdges3D()
+    if coarse:
+        # A large organ on a fine in-plane grid: count the labelled voxels of each 2x2 in-plane block
+        # (0..4) and take the iso-surface at 2, i.e. half of the block. Partial-volume-exact, a
+        # quarter of the triangles, and on the phantom's liver 0.07 mm (mean; p95 0.19 mm, max
+        # 0.56 mm) from the full-resolution mesh after decimation, in half the time.
+        field = _block_sums(mask)
+        image.SetDimensions(field.shape[2], field.shape[1], field.shape[0])
+        image.SetSpacing(2 * sx, 2 * sy, sz)
+        image.SetOrigin((ox - 1.5) * sx, (oy - 1.5) * sy, oz * sz)
+        image.GetPointData().SetScalars(numpy_to_vtk(field.ravel(), deep=False))
+        surface = vtkFlyingEdges3D()
+        surface.SetValue(0, 2.0)
+    else:
+        image.SetDimensions(mask.shape[2], mask.shape[1], mask.shape[0])
+        image.SetSpacing(sx, sy, sz)
+        image.SetOrigin(ox * sx, oy * sy, oz * sz)  # index space with spacing; world mapping below
+        image.GetPointData().SetScalars(numpy_to_vtk(mask.ravel(), deep=False))
+        surface = vtkDiscreteFlyingEdges3D()
+        surface.SetValue(0, 1)
     surface.SetInputData(image)
-    surface.SetValue(0, 1)
     surface.ComputeNormalsOff()
     surface.ComputeGradientsOff()
     surface.ComputeScalarsOff()
@@ -274,8 +312,11 @@ def mesh_label(
     smoothed = smoother.GetOutput()
     points, faces = _triangles(smoothed)
     del mask, image  # the mask may be tens of MB for a large organ
+    surface_kind = "flying-edges-2x2-block" if coarse else "discrete-flying-edges"
 
-    target = int(np.clip(round(len(faces) * settings.keep_fraction), min(len(faces), settings.min_cells),
+    # Size the target on the full-resolution surface (a block surface has about a quarter of it).
+    full_cells = len(faces) * (4 if coarse else 1)
+    target = int(np.clip(round(full_cells * settings.keep_fraction), min(len(faces), settings.min_cells),
                          settings.max_cells))
     points, faces, decimator = _decimate(points, faces, smoothed, target)
 
@@ -318,6 +359,7 @@ def mesh_label(
         "open_edges": open_edges,
         "non_manifold_edges": nonmanifold,
         "surface_cells_before_decimation": int(raw_cells),
+        "surface": surface_kind,
         "decimation": decimator,
         "volume_correction_mm": round(offset, 4),
         "faces_flipped": bool(flipped),

@@ -445,6 +445,9 @@ def _segment_codes() -> dict[int, tuple[object, object]]:
     }
 
 
+_HIGHDICOM_RANDOM_ROOT = "1.2.826.0.1.3680043.10.511."
+
+
 def write_dicom_seg(path: Path, source_files: Sequence[Path], labels_zyx: np.ndarray, names: dict[int, str],
                     *, seed: int = 0, uid_key: str = "seg") -> Path:
     """A binary DICOM SEG (highdicom) of ``labels_zyx``, whose slice k belongs to ``source_files[k]``."""
@@ -484,6 +487,22 @@ def write_dicom_seg(path: Path, source_files: Sequence[Path], labels_zyx: np.nda
         content_label="PHANTOM",
         content_description="Phantom structures",
     )
+    # highdicom stamps creation and content with "now"; a phantom must be the same on every run.
+    for keyword in ("InstanceCreationDate", "ContentDate", "SeriesDate"):
+        if keyword in seg:
+            setattr(seg, keyword, STUDY_DATE)
+    for keyword in ("InstanceCreationTime", "ContentTime", "SeriesTime"):
+        if keyword in seg:
+            setattr(seg, keyword, "120000")
+    renamed: dict[str, str] = {}
+    for element in seg.iterall():
+        if element.VR == "DT" and element.value:  # e.g. ContributingEquipmentSequence's timestamp
+            element.value = STUDY_DATE + "120000"
+        elif element.VR == "UI" and str(element.value).startswith(_HIGHDICOM_RANDOM_ROOT):
+            # Random UIDs highdicom makes up (DimensionOrganizationUID): derive them from the seed.
+            value = str(element.value)
+            renamed.setdefault(value, phantom_uid(seed, uid_key, "highdicom", len(renamed)))
+            element.value = renamed[value]
     path.parent.mkdir(parents=True, exist_ok=True)
     seg.save_as(path)
     return path

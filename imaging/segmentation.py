@@ -44,7 +44,7 @@ def _label_dtype(max_label: int) -> np.dtype:
 
 def _is_nifti(path: Path) -> bool:
     name = path.name.lower()
-    return name.endswith(".nii") or name.endswith(".nii.gz")
+    return name.endswith((".nii", ".nii.gz"))
 
 
 def _looks_like_dicom(path: Path) -> bool:
@@ -204,10 +204,11 @@ def _place_frames(path: Path, ds: Any, grid: ImageGrid, seg_type: str, dtype: np
             raise _NotOnGridError
         number = None
         if seg_type != "LABELMAP":
-            ident = item.get("SegmentIdentificationSequence")
-            if not ident:
+            # Per frame, or shared when the SEG holds a single segment.
+            referenced = fg("SegmentIdentificationSequence", "ReferencedSegmentNumber")
+            if referenced is None:
                 raise _NotOnGridError
-            number = int(ident[0].ReferencedSegmentNumber)
+            number = int(referenced)
         o = np.asarray([float(v) for v in orientation])
         origin = inverse @ np.append([float(v) for v in position], 1.0)
         d_col = inverse[:3, :3] @ (o[:3] * float(spacing[1]))  # index step per frame column

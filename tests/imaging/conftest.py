@@ -12,6 +12,9 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
+from vtkmodules.util.numpy_support import vtk_to_numpy
+from vtkmodules.vtkCommonDataModel import vtkImageData
+from vtkmodules.vtkIOXML import vtkXMLImageDataReader
 
 from imaging.phantom import PhantomFiles, write_phantom
 
@@ -48,3 +51,14 @@ def acquisition_world(origin: Sequence[float], row: Sequence[float], col: Sequen
     normal = np.cross(row_v, col_v)
     return (np.asarray(origin, float) + i * pixel_spacing[1] * row_v + j * pixel_spacing[0] * col_v
             + k * step * normal)
+
+
+def read_vti(path: Path) -> tuple[vtkImageData, np.ndarray]:
+    """Read a .vti back with VTK's own reader: the image and its scalars as a (z, y, x) array."""
+    reader = vtkXMLImageDataReader()
+    reader.SetFileName(str(path))
+    reader.Update()
+    image = reader.GetOutput()
+    nx, ny, nz = image.GetDimensions()
+    values = vtk_to_numpy(image.GetPointData().GetScalars()).reshape(nz, ny, nx)
+    return image, values

@@ -209,6 +209,19 @@ def test_missing_geometry(tmp_path: Path, keyword: str) -> None:
     assert keyword in err.message and "1 of 4 images" in err.message
 
 
+@pytest.mark.parametrize(("keyword", "value"), [("ImageOrientationPatient", [1, 0, 0, 1, 0, 0]),
+                                            ("ImageOrientationPatient", [0, 0, 0, 0, 1, 0]),
+                                            ("PixelSpacing", [0, 0.7])])
+def test_broken_geometry_values(tmp_path: Path, keyword: str, value: list[float]) -> None:
+    for path in _series(tmp_path, shape=(4, 4, 4)):
+        ds = pydicom.dcmread(path)
+        setattr(ds, keyword, value)
+        ds.save_as(path)
+    err = refusal(tmp_path / "series")
+    assert err.code == "invalid_geometry"
+    assert keyword in err.message
+
+
 def test_too_few_slices(tmp_path: Path) -> None:
     _series(tmp_path, shape=(2, 4, 4))
     err = refusal(tmp_path / "series")

@@ -149,7 +149,7 @@ def test_empty_segmentation_is_refused(tmp_path: Path) -> None:
     assert err.value.code == "segmentation_empty"
 
 
-@pytest.mark.parametrize("name, payload, code", [
+@pytest.mark.parametrize(("name", "payload", "code"), [
     ("broken.nii.gz", b"\x1f\x8b" + b"garbage" * 20, "segmentation_unreadable"),
     ("labels.nrrd", b"NRRD0004\n", "segmentation_unsupported"),
     ("seg.dcm", b"\0" * 128 + b"DICM" + b"\x02\x00" * 10, "segmentation_unsupported"),

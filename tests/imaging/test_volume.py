@@ -8,26 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import DICOMDIR_TESTS, acquisition_world, unique_hu
+from conftest import DICOMDIR_TESTS, acquisition_world, read_vti, unique_hu
 from PIL import Image
-from vtkmodules.util.numpy_support import vtk_to_numpy
-from vtkmodules.vtkCommonDataModel import vtkImageData
-from vtkmodules.vtkIOXML import vtkXMLImageDataReader
 
 from imaging.geometry import ImageGrid
 from imaging.phantom import write_ct_series
 from imaging.pipeline import convert
 from imaging.volume import window_to_uint8, write_vti
-
-
-def read_vti(path: Path) -> tuple[vtkImageData, np.ndarray]:
-    reader = vtkXMLImageDataReader()
-    reader.SetFileName(str(path))
-    reader.Update()
-    image = reader.GetOutput()
-    nx, ny, nz = image.GetDimensions()
-    values = vtk_to_numpy(image.GetPointData().GetScalars()).reshape(nz, ny, nx)
-    return image, values
 
 
 @pytest.mark.parametrize("block_bytes", [None, 1000, 1 << 20])
