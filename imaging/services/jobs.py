@@ -374,7 +374,8 @@ def complete_api_upload(*, job: IngestJob) -> tuple[IngestJob, bool]:
     """
     if job.status != IngestJob.Status.QUEUED or job.stage != STAGE_AWAITING_UPLOAD:
         return job, False
-    missing = [f for f in job.source_files if not storage_io.exists(UPLOADS, f["key"])]
+    stored = {f.key for f in storage_io.list_files(UPLOADS, job.source_key)}  # one listing, not a HEAD per file
+    missing = [f for f in job.source_files if f["key"] not in stored]
     if missing:
         names = ", ".join(str(f.get("name") or f["key"].rsplit("/", 1)[-1]) for f in missing[:10])
         more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
