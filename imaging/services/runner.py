@@ -292,9 +292,12 @@ def _download_source(*, job: IngestJob, folder: Path, reporter: _ProgressReporte
     hashes: dict[str, str] = {}
     total = sum(f.size for f in files) or 1
     done = 0
-    for stored in files:
-        relative = stored.key[len(base) :] if stored.key.startswith(base) else Path(stored.key).name
-        hashes[relative] = storage_io.download(UPLOADS, stored.key, folder / relative)
+    for index, stored in enumerate(files, start=1):
+        relative = stored.key[len(base) :] if stored.key.startswith(base) else stored.key.rsplit("/", 1)[-1]
+        # An S3 key is any string ("../../x" included): local names are ours, only the extension is
+        # kept (the library recognises zips and NIfTI by it). The key's own path only feeds the checksum.
+        local = folder / f"{index:05d}{keys.safe_extension(relative)}"
+        hashes[relative] = storage_io.download(UPLOADS, stored.key, local)
         done += stored.size
         reporter.progress(STAGE_DOWNLOAD, DOWNLOAD_END * done / total)
     segmentation = None
@@ -305,7 +308,7 @@ def _download_source(*, job: IngestJob, folder: Path, reporter: _ProgressReporte
                 "The segmentation named for this upload is not in the uploads storage. Upload it again.",
             )
         name = job.segmentation_key.rsplit("/", 1)[-1]
-        segmentation = folder.parent / "segmentation" / name
+        segmentation = folder.parent / "segmentation" / f"{keys.SEGMENTATION_STEM}{keys.safe_extension(name)}"
         hashes[name] = storage_io.download(UPLOADS, job.segmentation_key, segmentation)
     return _Source(folder=folder, segmentation=segmentation, checksum=storage_io.source_checksum(hashes))
 

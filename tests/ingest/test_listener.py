@@ -7,7 +7,9 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -201,3 +203,22 @@ def _never():
     import threading
 
     return threading.Event()
+
+
+def test_keys_that_climb_out_of_their_prefix_cannot_write_outside_the_workers_temp_folder(
+    case, phantom, ingest_queue, s3_client, s3_storages, django_capture_on_commit_callbacks
+):
+    bucket, prefix = s3_storages["uploads"], f"uploads/{case.pk}/scan-88/"
+    for file in sorted(phantom.series_dir.iterdir()):
+        s3_client.put_object(Bucket=bucket, Key=f"{prefix}{file.name}", Body=file.read_bytes())
+    escape = f"escape-{uuid.uuid4().hex}.txt"
+    s3_client.put_object(Bucket=bucket, Key=f"{prefix}{'../' * 12}{escape}", Body=b"not here")  # S3 allows it
+    s3_client.put_object(Bucket=bucket, Key=f"{prefix}complete.json", Body=b"{}")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        drain(ingest_queue)
+
+    job = IngestJob.objects.get()
+    assert job.status == IngestJob.Status.SUCCEEDED, job.error
+    assert not Path("/", escape).exists()
+    assert not Path(tempfile.gettempdir(), escape).exists()
