@@ -16,7 +16,7 @@ from django.conf import settings
 
 from imaging.models import IngestJob
 from imaging.services import jobs, runner, sweep
-from imaging.services.transient import is_transient
+from imaging.services.transient import TRANSIENT_DATABASE_ERRORS, is_transient
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +33,10 @@ def run_ingest_job(self, job_id: int) -> str:
     except Exception as exc:
         if not is_transient(exc):
             raise
-        attempts = IngestJob.objects.filter(pk=job_id).values_list("attempts", flat=True).first() or 0
+        try:
+            attempts = IngestJob.objects.filter(pk=job_id).values_list("attempts", flat=True).first() or 0
+        except TRANSIENT_DATABASE_ERRORS:
+            attempts = 0  # the database is down too: cannot count, so retry (the sweep bounds the rest)
         if attempts >= settings.INGEST_MAX_ATTEMPTS:
             jobs.fail_job(
                 job_id=job_id,
