@@ -112,8 +112,13 @@ def _floor(files: list[Path]) -> float:
 
 def _run_child(series_dir: Path, seg_path: Path, work_dir: Path) -> dict:
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.run([sys.executable, "-c", _CHILD, str(series_dir), str(seg_path), str(work_dir)],
-                          capture_output=True, text=True, env=env, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", _CHILD, str(series_dir), str(seg_path), str(work_dir)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
     if proc.returncode != 0:
         raise SystemExit(f"pipeline failed:\n{proc.stderr}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -151,30 +156,44 @@ def main() -> None:
         volume_bytes = run["volume_bytes"]
 
         mib = 1024**2
-        print(f"\nsize {args.size}: {' x '.join(map(str, run['dimensions']))} voxels, {len(files)} files, "
-              f"{len(run['structures'])} structures, {os.cpu_count()} cores, median of {args.repeat} runs")
+        print(
+            f"\nsize {args.size}: {' x '.join(map(str, run['dimensions']))} voxels, {len(files)} files, "
+            f"{len(run['structures'])} structures, {os.cpu_count()} cores, median of {args.repeat} runs"
+        )
         print("stage times (s; 'volume' runs on a background thread, overlapping segmentation and meshes):")
         for name, seconds in run["stages"].items():
             if name != "total":
                 print(f"  {name:<14}{seconds:8.3f}")
         totals = ", ".join(f"{r['total']:.3f}" for r in runs)
         print(f"  {'total':<14}{total:8.3f}   (runs: {totals})")
-        print(f"floor (pydicom dcmread + pixel_array of the same files): {floor:.3f} s "
-              f"(runs: {', '.join(f'{f:.3f}' for f in floors)})")
-        print(f"peak memory: {peak / mib:.0f} MiB above a {run['baseline'] / mib:.0f} MiB baseline after "
-              f"imports (VmHWM {run['peak'] / mib:.0f} MiB); volume {volume_bytes / mib:.0f} MiB; "
-              f".vti {run['vti_bytes'] / mib:.0f} MiB")
+        print(
+            f"floor (pydicom dcmread + pixel_array of the same files): {floor:.3f} s "
+            f"(runs: {', '.join(f'{f:.3f}' for f in floors)})"
+        )
+        print(
+            f"peak memory: {peak / mib:.0f} MiB above a {run['baseline'] / mib:.0f} MiB baseline after "
+            f"imports (VmHWM {run['peak'] / mib:.0f} MiB); volume {volume_bytes / mib:.0f} MiB; "
+            f".vti {run['vti_bytes'] / mib:.0f} MiB"
+        )
         time_ratio = total / floor
         mem_ratio = peak / volume_bytes
-        print(f"ratio total / floor:        {time_ratio:6.2f}  (target <= 10)  "
-              f"{'met' if time_ratio <= 10 else 'NOT met'}   (medians of each)")
-        print(f"  per repetition (pipeline / floor measured just before it): "
-              f"{', '.join(f'{r:.2f}' for r in pair_ratios)}; median {statistics.median(pair_ratios):.2f}")
-        print(f"ratio peak memory / volume: {mem_ratio:6.2f}  (target <= 4)   "
-              f"{'met' if mem_ratio <= 4 else 'NOT met'}")
+        print(
+            f"ratio total / floor:        {time_ratio:6.2f}  (target <= 10)  "
+            f"{'met' if time_ratio <= 10 else 'NOT met'}   (medians of each)"
+        )
+        print(
+            f"  per repetition (pipeline / floor measured just before it): "
+            f"{', '.join(f'{r:.2f}' for r in pair_ratios)}; median {statistics.median(pair_ratios):.2f}"
+        )
+        print(
+            f"ratio peak memory / volume: {mem_ratio:6.2f}  (target <= 4)   "
+            f"{'met' if mem_ratio <= 4 else 'NOT met'}"
+        )
         for s in run["structures"]:
-            print(f"  {s['name']:<14} {s['cells']:>7} triangles  {s['volume_ml']:9.2f} ml labelled  "
-                  f"{s['mesh_volume_ml']:9.2f} ml mesh  open edges {s['open_edges']}")
+            print(
+                f"  {s['name']:<14} {s['cells']:>7} triangles  {s['volume_ml']:9.2f} ml labelled  "
+                f"{s['mesh_volume_ml']:9.2f} ml mesh  open edges {s['open_edges']}"
+            )
 
 
 if __name__ == "__main__":

@@ -141,8 +141,10 @@ def extract_zip(archive: Path, dest: Path, budget: ExtractionBudget) -> tuple[li
         for info, rel in planned:
             target = root.joinpath(*rel.parts)
             if not target.resolve().is_relative_to(root):  # belt and braces after the name check
-                raise IngestError("archive_unsafe_path",
-                                  f"Archive {archive.name}: entry {info.filename!r} escapes its folder.")
+                raise IngestError(
+                    "archive_unsafe_path",
+                    f"Archive {archive.name}: entry {info.filename!r} escapes its folder.",
+                )
             budget.take_file(archive.name)
             target.parent.mkdir(parents=True, exist_ok=True)
             written = 0

@@ -14,8 +14,11 @@ import re
 
 # (pattern over the normalised name, colour). First match wins: order matters.
 _RULES: tuple[tuple[str, str], ...] = (
-    (r"\b(tumou?rs?|lesions?|metastas[ie]s|mets?|masse?s?|hcc|nodules?|neoplasms?|cancer|carcinoma|cyst)\b|"
-     r"^(tumou?r|lesion)", "#f2d13a"),
+    (
+        r"\b(tumou?rs?|lesions?|metastas[ie]s|mets?|masse?s?|hcc|nodules?|neoplasms?|cancer|carcinoma|cyst)\b|"
+        r"^(tumou?r|lesion)",
+        "#f2d13a",
+    ),
     (r"\bportal\b|\bpv\b|\bsmv\b|mesenteric vein|splenic vein", "#6a5acd"),
     (r"\bhepatic veins?\b|\b[rml]?hvs?\b", "#3c7dd9"),
     (r"\b(ivc|inferior vena cava|vena cava)\b", "#2b4f9e"),
@@ -37,8 +40,20 @@ _COMPILED = tuple((re.compile(p), c) for p, c in _RULES)
 
 # Distinct, colour-blind-aware fallback palette (Okabe-Ito plus a few).
 FALLBACK_PALETTE: tuple[str, ...] = (
-    "#e69f00", "#56b4e9", "#009e73", "#f0e442", "#0072b2", "#d55e00", "#cc79a7",
-    "#999999", "#88ccee", "#44aa99", "#117733", "#ddcc77", "#aa4499", "#882255",
+    "#e69f00",
+    "#56b4e9",
+    "#009e73",
+    "#f0e442",
+    "#0072b2",
+    "#d55e00",
+    "#cc79a7",
+    "#999999",
+    "#88ccee",
+    "#44aa99",
+    "#117733",
+    "#ddcc77",
+    "#aa4499",
+    "#882255",
 )
 
 

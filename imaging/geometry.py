@@ -35,7 +35,15 @@ class ImageGrid:
     spacing: tuple[float, float, float]
     origin: tuple[float, float, float]
     direction: tuple[float, float, float, float, float, float, float, float, float] = (
-        1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0,
+        1.0,
+        0.0,
+        0.0,
+        0.0,
+        1.0,
+        0.0,
+        0.0,
+        0.0,
+        1.0,
     )
 
     @property
@@ -90,18 +98,18 @@ class ImageGrid:
         nx, ny, nz = self.dimensions
         lo, hi = (-0.5, 0.5) if half_voxel else (0.0, 0.0)
         corners = np.array(
-            [
-                [i, j, k]
-                for k in (lo, nz - 1 + hi)
-                for j in (lo, ny - 1 + hi)
-                for i in (lo, nx - 1 + hi)
-            ],
+            [[i, j, k] for k in (lo, nz - 1 + hi) for j in (lo, ny - 1 + hi) for i in (lo, nx - 1 + hi)],
             dtype=np.float64,
         )
         pts = self.index_to_world(corners)
         mins, maxs = pts.min(axis=0), pts.max(axis=0)
         return (
-            float(mins[0]), float(maxs[0]), float(mins[1]), float(maxs[1]), float(mins[2]), float(maxs[2])
+            float(mins[0]),
+            float(maxs[0]),
+            float(mins[1]),
+            float(maxs[1]),
+            float(mins[2]),
+            float(maxs[2]),
         )
 
 

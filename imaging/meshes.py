@@ -136,12 +136,12 @@ def _padded_mask(labels: np.ndarray, label: int, z0: int, z1: int) -> tuple[np.n
 
     Returns the mask (z, y, x) and the index (x, y, z) in the full grid of its voxel (0, 0, 0).
     """
-    slab = labels[z0: z1 + 1] == label
+    slab = labels[z0 : z1 + 1] == label
     ys = np.flatnonzero(slab.any(axis=(0, 2)))
     xs = np.flatnonzero(slab.any(axis=(0, 1)))
     y0, y1, x0, x1 = int(ys[0]), int(ys[-1]), int(xs[0]), int(xs[-1])
     mask = np.zeros((z1 - z0 + 3, y1 - y0 + 3, x1 - x0 + 3), dtype=np.uint8)
-    mask[1:-1, 1:-1, 1:-1] = slab[:, y0: y1 + 1, x0: x1 + 1]
+    mask[1:-1, 1:-1, 1:-1] = slab[:, y0 : y1 + 1, x0 : x1 + 1]
     return mask, (x0 - 1, y0 - 1, z0 - 1)
 
 
@@ -209,8 +209,9 @@ def edge_defects(faces: np.ndarray) -> tuple[int, int]:
 # --------------------------------------------------------------------------------------- pipeline
 
 
-def _decimate(points: np.ndarray, faces: np.ndarray, smoothed: vtkPolyData, target: int
-              ) -> tuple[np.ndarray, np.ndarray, str]:
+def _decimate(
+    points: np.ndarray, faces: np.ndarray, smoothed: vtkPolyData, target: int
+) -> tuple[np.ndarray, np.ndarray, str]:
     """Quadric decimation to about ``target`` triangles that must not open the surface.
 
     Both decimators occasionally leave a non-manifold edge (two sheets pinched together where an
@@ -239,8 +240,9 @@ def _decimate(points: np.ndarray, faces: np.ndarray, smoothed: vtkPolyData, targ
     return points, faces, "none"
 
 
-def _correct_volume(points: np.ndarray, faces: np.ndarray, target_mm3: float, max_offset: float
-                    ) -> tuple[np.ndarray, float]:
+def _correct_volume(
+    points: np.ndarray, faces: np.ndarray, target_mm3: float, max_offset: float
+) -> tuple[np.ndarray, float]:
     """Offset vertices along their normals until the enclosed volume is ``target_mm3``."""
     total = 0.0
     for _ in range(3):
@@ -271,8 +273,11 @@ def mesh_label(
     """Build and write the mesh of one label. See the module docstring for the steps."""
     mask, (ox, oy, oz) = _padded_mask(labels, label, *z_range)
     sx, sy, sz = grid.spacing
-    coarse = (settings.coarsen_above_voxels is not None and voxel_count >= settings.coarsen_above_voxels
-              and max(sx, sy) < settings.coarsen_below_mm)
+    coarse = (
+        settings.coarsen_above_voxels is not None
+        and voxel_count >= settings.coarsen_above_voxels
+        and max(sx, sy) < settings.coarsen_below_mm
+    )
     image = vtkImageData()
     if coarse:
         # A large organ on a fine in-plane grid: count the labelled voxels of each 2x2 in-plane block
@@ -316,8 +321,13 @@ def mesh_label(
 
     # Size the target on the full-resolution surface (a block surface has about a quarter of it).
     full_cells = len(faces) * (4 if coarse else 1)
-    target = int(np.clip(round(full_cells * settings.keep_fraction), min(len(faces), settings.min_cells),
-                         settings.max_cells))
+    target = int(
+        np.clip(
+            round(full_cells * settings.keep_fraction),
+            min(len(faces), settings.min_cells),
+            settings.max_cells,
+        )
+    )
     points, faces, decimator = _decimate(points, faces, smoothed, target)
 
     # Index space -> world: p_world = origin + D @ p_local.
@@ -354,8 +364,14 @@ def mesh_label(
         "voxel_count": int(voxel_count),
         "point_count": int(len(points)),
         "cell_count": int(len(faces)),
-        "bounds": [float(mins[0]), float(maxs[0]), float(mins[1]), float(maxs[1]), float(mins[2]),
-                   float(maxs[2])],
+        "bounds": [
+            float(mins[0]),
+            float(maxs[0]),
+            float(mins[1]),
+            float(maxs[1]),
+            float(mins[2]),
+            float(maxs[2]),
+        ],
         "open_edges": open_edges,
         "non_manifold_edges": nonmanifold,
         "surface_cells_before_decimation": int(raw_cells),
@@ -392,8 +408,16 @@ def build_meshes(
 
     def work(v: int) -> Mesh:
         z0, z1, count = extents[v]
-        return mesh_label(labels, grid, v, names.get(v, f"label {v}"), out_dir / f"{slugs[v]}.vtp",
-                          z_range=(z0, z1), voxel_count=count, settings=settings)
+        return mesh_label(
+            labels,
+            grid,
+            v,
+            names.get(v, f"label {v}"),
+            out_dir / f"{slugs[v]}.vtp",
+            z_range=(z0, z1),
+            voxel_count=count,
+            settings=settings,
+        )
 
     results: dict[int, Mesh] = {}
     if settings.workers > 1 and len(order) > 1:

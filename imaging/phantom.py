@@ -28,6 +28,7 @@ from pydicom.uid import (
     PYDICOM_IMPLEMENTATION_UID,
     UID,
     ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
 )
 
 from .dicom import CT_IMAGE_STORAGE, ENHANCED_CT_IMAGE_STORAGE
@@ -100,8 +101,9 @@ class _Painter:
         xs = self.origin[0] + self.spacing[0] * np.arange(box[2].start, box[2].stop)
         return zs[:, None, None], ys[None, :, None], xs[None, None, :]
 
-    def ellipsoid(self, value: int, center: Sequence[float], radii: Sequence[float],
-                  within: int | None = None) -> None:
+    def ellipsoid(
+        self, value: int, center: Sequence[float], radii: Sequence[float], within: int | None = None
+    ) -> None:
         c, r = np.asarray(center, float), np.asarray(radii, float)
         box = self._box(c - r, c + r)
         if box is None:
@@ -110,8 +112,13 @@ class _Painter:
         inside = ((x - c[0]) / r[0]) ** 2 + ((y - c[1]) / r[1]) ** 2 + ((z - c[2]) / r[2]) ** 2 <= 1.0
         self._set(box, inside, value, within)
 
-    def tube(self, value: int, points: Sequence[Sequence[float]], radii: Sequence[float] | float,
-             within: int | None = None) -> None:
+    def tube(
+        self,
+        value: int,
+        points: Sequence[Sequence[float]],
+        radii: Sequence[float] | float,
+        within: int | None = None,
+    ) -> None:
         """Capsules along a polyline; ``radii`` per point (linearly interpolated) or one value."""
         pts = np.asarray(points, float)
         rad = np.broadcast_to(np.asarray(radii, float), (len(pts),))
@@ -127,12 +134,19 @@ class _Painter:
             d2 = (x - a[0] - t * ab[0]) ** 2 + (y - a[1] - t * ab[1]) ** 2 + (z - a[2] - t * ab[2]) ** 2
             self._set(box, d2 <= (ra + (rb - ra) * t) ** 2, value, within)
 
-    def cylinder_z(self, value: int, center_xy: Sequence[float], radius: float, z_range: Sequence[float],
-                   within: int | None = None) -> None:
+    def cylinder_z(
+        self,
+        value: int,
+        center_xy: Sequence[float],
+        radius: float,
+        z_range: Sequence[float],
+        within: int | None = None,
+    ) -> None:
         self.tube(value, [(*center_xy, z_range[0]), (*center_xy, z_range[1])], radius, within)
 
-    def _set(self, box: tuple[slice, slice, slice], inside: np.ndarray, value: int,
-             within: int | None) -> None:
+    def _set(
+        self, box: tuple[slice, slice, slice], inside: np.ndarray, value: int, within: int | None
+    ) -> None:
         region = self.classes[box]
         if within is not None:
             inside = inside & (region == within)
@@ -142,7 +156,13 @@ class _Painter:
 # Tissue classes painted into the class volume; labels map onto STRUCTURES keys.
 _AIR, _FAT, _SOFT, _BONE, _AORTA, _KIDNEY, _SPLEEN = 0, 20, 21, 22, 23, 24, 25
 _CLASS_HU = {
-    _AIR: -1000.0, _FAT: -100.0, _SOFT: 35.0, _BONE: 450.0, _AORTA: 185.0, _KIDNEY: 170.0, _SPLEEN: 120.0,
+    _AIR: -1000.0,
+    _FAT: -100.0,
+    _SOFT: 35.0,
+    _BONE: 450.0,
+    _AORTA: 185.0,
+    _KIDNEY: 170.0,
+    _SPLEEN: 120.0,
     **{label: hu for label, (_, hu) in STRUCTURES.items()},
 }
 
@@ -189,8 +209,9 @@ def _paint_anatomy(p: _Painter, z_lo: float, z_hi: float, min_radius: float) -> 
     p.tube(4, [(28, -34, 62), (2, 8, 84), top], [r(2.8), r(3.8), r(5.0)])
 
 
-def build_phantom(size: Literal["small", "full"] = "small", *, extra_structures: bool = False
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def build_phantom(
+    size: Literal["small", "full"] = "small", *, extra_structures: bool = False
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The phantom's class volume (z, y, x uint8), label volume, origin (x, y, z) and spacing.
 
     Labels 7 and 8 (IVC, gallbladder) are kept only with ``extra_structures``.
@@ -213,8 +234,17 @@ def build_phantom(size: Literal["small", "full"] = "small", *, extra_structures:
 # --------------------------------------------------------------------------------------- DICOM
 
 
-def _base_dataset(*, seed: int, study_uid: str, series_uid: str, for_uid: str, sop_class: str,
-                  sop_uid: str, series_number: int, description: str) -> Dataset:
+def _base_dataset(
+    *,
+    seed: int,
+    study_uid: str,
+    series_uid: str,
+    for_uid: str,
+    sop_class: str,
+    sop_uid: str,
+    series_number: int,
+    description: str,
+) -> Dataset:
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = UID(sop_class)
     meta.MediaStorageSOPInstanceUID = UID(sop_uid)
@@ -272,18 +302,35 @@ def _stored(hu: np.ndarray, slope: float, intercept: float, signed: bool) -> np.
 
 
 def _ct_image(
-    *, seed: int, uid_key: str, k: int, instance: int, position: Sequence[float], row: np.ndarray,
-    col: np.ndarray, pixel_spacing: tuple[float, float], slice_step: float, slope: float, intercept: float,
-    signed: bool, hu_slice: np.ndarray, extra: dict[str, object] | None,
+    *,
+    seed: int,
+    uid_key: str,
+    k: int,
+    instance: int,
+    position: Sequence[float],
+    row: np.ndarray,
+    col: np.ndarray,
+    pixel_spacing: tuple[float, float],
+    slice_step: float,
+    slope: float,
+    intercept: float,
+    signed: bool,
+    hu_slice: np.ndarray,
+    extra: dict[str, object] | None,
     frame_of_reference_uid: str | None = None,
 ) -> Dataset:
     """One classic CT image (slice ``k`` of the series ``uid_key``) holding ``hu_slice``."""
     normal = np.cross(row, col)
-    ds = _base_dataset(seed=seed, study_uid=phantom_uid(seed, uid_key, "study"),
-                       series_uid=phantom_uid(seed, uid_key, "series"),
-                       for_uid=frame_of_reference_uid or phantom_uid(seed, uid_key, "for"),
-                       sop_class=CT_IMAGE_STORAGE, sop_uid=phantom_uid(seed, uid_key, "image", k),
-                       series_number=1, description="Phantom abdomen portal venous")
+    ds = _base_dataset(
+        seed=seed,
+        study_uid=phantom_uid(seed, uid_key, "study"),
+        series_uid=phantom_uid(seed, uid_key, "series"),
+        for_uid=frame_of_reference_uid or phantom_uid(seed, uid_key, "for"),
+        sop_class=CT_IMAGE_STORAGE,
+        sop_uid=phantom_uid(seed, uid_key, "image", k),
+        series_number=1,
+        description="Phantom abdomen portal venous",
+    )
     ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
     ds.InstanceNumber = instance
     ds.AcquisitionNumber = 1
@@ -345,14 +392,31 @@ def write_ct_series(
         np.random.default_rng(seed).shuffle(order)
     paths: dict[int, Path] = {}
     for instance, k in enumerate(order, start=1):
-        ds = _ct_image(seed=seed, uid_key=uid_key, k=k, instance=instance, position=positions[k], row=row,
-                       col=col, pixel_spacing=pixel_spacing, slice_step=slice_step, slope=slope,
-                       intercept=intercept, signed=signed, hu_slice=hu[k], extra=extra,
-                       frame_of_reference_uid=frame_of_reference_uid)
-        if UID(transfer_syntax) != ExplicitVRLittleEndian:
-            ds.compress(transfer_syntax, generate_instance_uid=False)
+        ds = _ct_image(
+            seed=seed,
+            uid_key=uid_key,
+            k=k,
+            instance=instance,
+            position=positions[k],
+            row=row,
+            col=col,
+            pixel_spacing=pixel_spacing,
+            slice_step=slice_step,
+            slope=slope,
+            intercept=intercept,
+            signed=signed,
+            hu_slice=hu[k],
+            extra=extra,
+            frame_of_reference_uid=frame_of_reference_uid,
+        )
         path = out_dir / f"CT{instance:04d}.dcm"
-        ds.save_as(path, enforce_file_format=True)
+        if UID(transfer_syntax) == ImplicitVRLittleEndian:
+            ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+            ds.save_as(path, enforce_file_format=True, implicit_vr=True, little_endian=True)
+        else:
+            if UID(transfer_syntax) != ExplicitVRLittleEndian:
+                ds.compress(transfer_syntax, generate_instance_uid=False)
+            ds.save_as(path, enforce_file_format=True)
         paths[k] = path
     return [paths[k] for k in range(nk)]
 
@@ -382,11 +446,16 @@ def write_enhanced_ct(
     row = np.asarray(row_direction, float)
     col = np.asarray(column_direction, float)
     normal = np.cross(row, col)
-    ds = _base_dataset(seed=seed, study_uid=phantom_uid(seed, uid_key, "study"),
-                       series_uid=phantom_uid(seed, uid_key, "series"),
-                       for_uid=phantom_uid(seed, uid_key, "for"),
-                       sop_class=ENHANCED_CT_IMAGE_STORAGE, sop_uid=phantom_uid(seed, uid_key, "image"),
-                       series_number=2, description="Phantom enhanced CT")
+    ds = _base_dataset(
+        seed=seed,
+        study_uid=phantom_uid(seed, uid_key, "study"),
+        series_uid=phantom_uid(seed, uid_key, "series"),
+        for_uid=phantom_uid(seed, uid_key, "for"),
+        sop_class=ENHANCED_CT_IMAGE_STORAGE,
+        sop_uid=phantom_uid(seed, uid_key, "image"),
+        series_number=2,
+        description="Phantom enhanced CT",
+    )
     ds.ImageType = ["ORIGINAL", "PRIMARY", "VOLUME", "NONE"]
     ds.InstanceNumber = 1
     ds.ContentQualification = "RESEARCH"
@@ -448,8 +517,15 @@ def _segment_codes() -> dict[int, tuple[object, object]]:
 _HIGHDICOM_RANDOM_ROOT = "1.2.826.0.1.3680043.10.511."
 
 
-def write_dicom_seg(path: Path, source_files: Sequence[Path], labels_zyx: np.ndarray, names: dict[int, str],
-                    *, seed: int = 0, uid_key: str = "seg") -> Path:
+def write_dicom_seg(
+    path: Path,
+    source_files: Sequence[Path],
+    labels_zyx: np.ndarray,
+    names: dict[int, str],
+    *,
+    seed: int = 0,
+    uid_key: str = "seg",
+) -> Path:
     """A binary DICOM SEG (highdicom) of ``labels_zyx``, whose slice k belongs to ``source_files[k]``."""
     import highdicom as hd
 
@@ -508,8 +584,14 @@ def write_dicom_seg(path: Path, source_files: Sequence[Path], labels_zyx: np.nda
     return path
 
 
-def write_nifti_labels(path: Path, labels_zyx: np.ndarray, *, origin: Sequence[float],
-                       spacing: Sequence[float], names: dict[int, str]) -> tuple[Path, Path]:
+def write_nifti_labels(
+    path: Path,
+    labels_zyx: np.ndarray,
+    *,
+    origin: Sequence[float],
+    spacing: Sequence[float],
+    names: dict[int, str],
+) -> tuple[Path, Path]:
     """A NIfTI label map (RAS affine, as nibabel and most tools write) and its label->name JSON."""
     import nibabel as nib
 
@@ -551,10 +633,22 @@ def write_phantom(
     files: list[Path] = []  # in ascending z; scanners number head to feet, so instance = nz - k
     for k in range(nz):
         hu = lut[classes[k]] + rng.normal(0.0, noise_hu, size=(ny, nx)).astype(np.float32)
-        ds = _ct_image(seed=seed, uid_key="phantom", k=k, instance=nz - k,
-                       position=(origin[0], origin[1], origin[2] + k * spacing[2]), row=row, col=col,
-                       pixel_spacing=(float(spacing[1]), float(spacing[0])), slice_step=float(spacing[2]),
-                       slope=1.0, intercept=-1024.0, signed=True, hu_slice=hu, extra=None)
+        ds = _ct_image(
+            seed=seed,
+            uid_key="phantom",
+            k=k,
+            instance=nz - k,
+            position=(origin[0], origin[1], origin[2] + k * spacing[2]),
+            row=row,
+            col=col,
+            pixel_spacing=(float(spacing[1]), float(spacing[0])),
+            slice_step=float(spacing[2]),
+            slope=1.0,
+            intercept=-1024.0,
+            signed=True,
+            hu_slice=hu,
+            extra=None,
+        )
         path = series_dir / f"CT{nz - k:04d}.dcm"
         ds.save_as(path, enforce_file_format=True)
         files.append(path)
@@ -566,8 +660,15 @@ def write_phantom(
     if segmentation_format == "seg":
         seg_path = write_dicom_seg(out_dir / "segmentation.dcm", files, labels, names, seed=seed)
     else:
-        seg_path, labels_json = write_nifti_labels(out_dir / "segmentation.nii.gz", labels, origin=origin,
-                                                   spacing=spacing, names=names)
-    return PhantomFiles(series_dir=series_dir, segmentation_path=seg_path, labels=names,
-                        series_instance_uid=series_uid, study_instance_uid=study_uid,
-                        frame_of_reference_uid=for_uid, labels_json=labels_json)
+        seg_path, labels_json = write_nifti_labels(
+            out_dir / "segmentation.nii.gz", labels, origin=origin, spacing=spacing, names=names
+        )
+    return PhantomFiles(
+        series_dir=series_dir,
+        segmentation_path=seg_path,
+        labels=names,
+        series_instance_uid=series_uid,
+        study_instance_uid=study_uid,
+        frame_of_reference_uid=for_uid,
+        labels_json=labels_json,
+    )

@@ -107,8 +107,12 @@ def _versions() -> dict[str, str]:
     import highdicom
     import vtkmodules
 
-    return {"pydicom": pydicom.__version__, "highdicom": highdicom.__version__,
-            "vtk": getattr(vtkmodules, "__version__", "?"), "numpy": np.__version__}
+    return {
+        "pydicom": pydicom.__version__,
+        "highdicom": highdicom.__version__,
+        "vtk": getattr(vtkmodules, "__version__", "?"),
+        "numpy": np.__version__,
+    }
 
 
 def convert(
@@ -129,8 +133,9 @@ def convert(
     work_dir = Path(work_dir)
     out_dir = work_dir / "output"
     extract_dir = work_dir / "extracted"
-    if out_dir.exists():
-        shutil.rmtree(out_dir)  # a re-run replaces its outputs
+    for stale in (out_dir, extract_dir):  # a re-run (or a run after a crash) starts clean
+        if stale.exists():
+            shutil.rmtree(stale)
     out_dir.mkdir(parents=True)
     stages = _Stages(progress)
     started = time.perf_counter()
@@ -142,9 +147,12 @@ def convert(
         with stages.stage("scan"):
             scan = scan_files(gathered.files)
             series, ignored_series = choose_series(scan)
-            plan = plan_series(series, min_slices=limits.min_slices,
-                               max_tilt_fraction=limits.max_tilt_fraction,
-                               max_volume_bytes=limits.max_volume_bytes)
+            plan = plan_series(
+                series,
+                min_slices=limits.min_slices,
+                max_tilt_fraction=limits.max_tilt_fraction,
+                max_volume_bytes=limits.max_volume_bytes,
+            )
         with stages.stage("read"):
             volume = read_volume(plan, max_volume_bytes=limits.max_volume_bytes)
         grid = volume.layout.grid
@@ -164,12 +172,18 @@ def convert(
                 start = time.perf_counter()
                 # One deflate stream on this thread while meshing runs; parallel blocks when alone.
                 block_bytes = None if seg_path is not None else DEFAULT_BLOCK_BYTES
-                report = write_vti(volume_path, volume.array, grid, scalar_range=volume.scalar_range,
-                                   block_bytes=block_bytes)
-                width, height = write_preview(preview_path, volume.array, center=PREVIEW_WINDOW[0],
-                                              width=PREVIEW_WINDOW[1])
-                report["preview"] = {"width": width, "height": height, "window_level": PREVIEW_WINDOW[0],
-                                     "window_width": PREVIEW_WINDOW[1]}
+                report = write_vti(
+                    volume_path, volume.array, grid, scalar_range=volume.scalar_range, block_bytes=block_bytes
+                )
+                width, height = write_preview(
+                    preview_path, volume.array, center=PREVIEW_WINDOW[0], width=PREVIEW_WINDOW[1]
+                )
+                report["preview"] = {
+                    "width": width,
+                    "height": height,
+                    "window_level": PREVIEW_WINDOW[0],
+                    "window_width": PREVIEW_WINDOW[1],
+                }
                 volume_seconds["volume"] = time.perf_counter() - start
                 return report
 
@@ -178,19 +192,26 @@ def convert(
         label_map: LabelMap | None = None
         with stages.stage("segmentation"):
             if seg_path is not None:
-                label_map = load_segmentation(seg_path, grid=grid,
-                                              frame_of_reference_uid=series.frame_of_reference_uid,
-                                              labels=labels)
+                label_map = load_segmentation(
+                    seg_path, grid=grid, frame_of_reference_uid=series.frame_of_reference_uid, labels=labels
+                )
         structures: list[StructureOutput] = []
         with stages.stage("meshes"):
             if label_map is not None:
-                meshes = build_meshes(label_map.array, grid, label_map.names, out_dir / "structures",
-                                      settings=MeshSettings())
+                meshes = build_meshes(
+                    label_map.array, grid, label_map.names, out_dir / "structures", settings=MeshSettings()
+                )
                 for mesh in meshes:
                     color = colors.color_for(mesh.name, mesh.label)
-                    structures.append(StructureOutput(name=mesh.name, label=mesh.label, color_hex=color,
-                                                      mesh_path=mesh.path, metadata={**mesh.metadata,
-                                                                                     "color_hex": color}))
+                    structures.append(
+                        StructureOutput(
+                            name=mesh.name,
+                            label=mesh.label,
+                            color_hex=color,
+                            mesh_path=mesh.path,
+                            metadata={**mesh.metadata, "color_hex": color},
+                        )
+                    )
                 label_map.array = np.empty(0, dtype=np.uint8)  # free it before waiting for the writer
         wait_start = time.perf_counter()
         vti_report = writer.result()

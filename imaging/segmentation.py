@@ -93,8 +93,9 @@ class _NotOnGridError(Exception):
     """The SEG frames do not lie on the CT grid: take the general (resampling) path."""
 
 
-def _load_dicom_seg(path: Path, *, grid: ImageGrid, frame_of_reference_uid: str | None,
-                    labels: Mapping[int, str] | None) -> LabelMap:
+def _load_dicom_seg(
+    path: Path, *, grid: ImageGrid, frame_of_reference_uid: str | None, labels: Mapping[int, str] | None
+) -> LabelMap:
     import pydicom
 
     try:
@@ -120,8 +121,10 @@ def _load_dicom_seg(path: Path, *, grid: ImageGrid, frame_of_reference_uid: str 
             f"series uses {frame_of_reference_uid}: it belongs to another scan or another reconstruction. "
             "Upload the segmentation made on this series.",
         )
-    names = {int(item.SegmentNumber): str(item.get("SegmentLabel") or f"segment {int(item.SegmentNumber)}")
-             for item in ds.get("SegmentSequence") or []}
+    names = {
+        int(item.SegmentNumber): str(item.get("SegmentLabel") or f"segment {int(item.SegmentNumber)}")
+        for item in ds.get("SegmentSequence") or []
+    }
     for key, value in (labels or {}).items():
         names[int(key)] = str(value)
     _check_pixel_data_complete(path, ds)
@@ -140,8 +143,16 @@ def _load_dicom_seg(path: Path, *, grid: ImageGrid, frame_of_reference_uid: str 
         array, info = _seg_via_highdicom(path, grid, names, dtype)
         metadata.update(info)
     else:
-        _check_coverage(src_counts, placed_counts, np.eye(4), grid, names=names, source=path.name,
-                        exact=True, same_voxel=True)
+        _check_coverage(
+            src_counts,
+            placed_counts,
+            np.eye(4),
+            grid,
+            names=names,
+            source=path.name,
+            exact=True,
+            same_voxel=True,
+        )
         metadata.update({"resampled": False, "frames_placed_directly": True})
     return LabelMap(array=array, names=names, metadata=metadata)
 
@@ -159,8 +170,9 @@ def _check_pixel_data_complete(path: Path, ds: Any) -> None:
     try:
         actual = len(pydicom.dcmread(path).get("PixelData") or b"")
     except Exception as exc:  # noqa: BLE001 - bad bytes
-        raise IngestError("segmentation_unreadable",
-                          f"Segmentation {path.name!r} cannot be read ({type(exc).__name__}).") from exc
+        raise IngestError(
+            "segmentation_unreadable", f"Segmentation {path.name!r} cannot be read ({type(exc).__name__})."
+        ) from exc
     if actual < expected:
         raise IngestError(
             "segmentation_unreadable",
@@ -169,8 +181,9 @@ def _check_pixel_data_complete(path: Path, ds: Any) -> None:
         )
 
 
-def _place_frames(path: Path, ds: Any, grid: ImageGrid, seg_type: str, dtype: np.dtype
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _place_frames(
+    path: Path, ds: Any, grid: ImageGrid, seg_type: str, dtype: np.dtype
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Write each SEG frame straight into the label map, when every frame lies on a CT plane.
 
     A SEG made on this CT (the usual case) has frames whose pixels coincide with CT voxels, maybe
@@ -195,6 +208,7 @@ def _place_frames(path: Path, ds: Any, grid: ImageGrid, seg_type: str, dtype: np
     placed_counts = np.zeros(size, dtype=np.int64)
     threshold = (float(ds.get("MaximumFractionalValue") or 255) / 2.0) if seg_type == "FRACTIONAL" else 0
     plans = []
+    axes: dict[tuple, tuple[int, int, int, int]] = {}
     for item in per_frame:
         fg = functools.partial(functional_group_value, item, shared)
         position = fg("PlanePositionSequence", "ImagePositionPatient")
@@ -209,22 +223,18 @@ def _place_frames(path: Path, ds: Any, grid: ImageGrid, seg_type: str, dtype: np
             if referenced is None:
                 raise _NotOnGridError
             number = int(referenced)
-        o = np.asarray([float(v) for v in orientation])
+        key = (tuple(float(v) for v in orientation), float(spacing[0]), float(spacing[1]))
+        if key not in axes:  # usually one entry: orientation and spacing are shared
+            axes[key] = _frame_axes(inverse, *key)
         origin = inverse @ np.append([float(v) for v in position], 1.0)
-        d_col = inverse[:3, :3] @ (o[:3] * float(spacing[1]))  # index step per frame column
-        d_row = inverse[:3, :3] @ (o[3:] * float(spacing[0]))  # index step per frame row
-        a_c, a_r = int(np.argmax(np.abs(d_col))), int(np.argmax(np.abs(d_row)))
-        if (a_c == a_r or not np.allclose(np.abs(d_col[a_c]), 1, atol=1e-3)
-                or not np.allclose(np.abs(d_row[a_r]), 1, atol=1e-3)
-                or np.abs(np.delete(d_col, a_c)).max() > 1e-3 or np.abs(np.delete(d_row, a_r)).max() > 1e-3
-                or np.abs(origin[:3] - np.rint(origin[:3])).max() > 0.05):
+        if np.abs(origin[:3] - np.rint(origin[:3])).max() > 0.05:
             raise _NotOnGridError
-        plans.append((number, np.rint(origin[:3]).astype(int), a_c, int(np.sign(d_col[a_c])), a_r,
-                      int(np.sign(d_row[a_r]))))
+        plans.append((number, np.rint(origin[:3]).astype(int), *axes[key]))
 
     try:
-        _write_frames(path, iter_pixels(path), plans, out, seg_type, threshold, dtype, src_counts,
-                      placed_counts)
+        _write_frames(
+            path, iter_pixels(path), plans, out, seg_type, threshold, dtype, src_counts, placed_counts
+        )
     except IngestError:
         raise
     except Exception as exc:  # noqa: BLE001 - truncated or undecodable pixel data
@@ -236,9 +246,17 @@ def _place_frames(path: Path, ds: Any, grid: ImageGrid, seg_type: str, dtype: np
     return out, src_counts, placed_counts
 
 
-def _write_frames(path: Path, frames: Any, plans: list[tuple], out: np.ndarray, seg_type: str,
-                  threshold: float, dtype: np.dtype, src_counts: np.ndarray,
-                  placed_counts: np.ndarray) -> None:
+def _write_frames(
+    path: Path,
+    frames: Any,
+    plans: list[tuple],
+    out: np.ndarray,
+    seg_type: str,
+    threshold: float,
+    dtype: np.dtype,
+    src_counts: np.ndarray,
+    placed_counts: np.ndarray,
+) -> None:
     count = 0
     for f, frame in enumerate(frames):
         count += 1
@@ -248,7 +266,8 @@ def _write_frames(path: Path, frames: Any, plans: list[tuple], out: np.ndarray, 
             src_counts[: values.max() + 1] += np.bincount(values.ravel())
         else:
             mask = frame > threshold
-            src_counts[number] += int(np.count_nonzero(mask))
+            src_now = int(np.count_nonzero(mask))
+            src_counts[number] += src_now
         a_n = 3 - a_c - a_r
         if not 0 <= t[a_n] < out.shape[a_n]:
             continue
@@ -263,7 +282,8 @@ def _write_frames(path: Path, frames: Any, plans: list[tuple], out: np.ndarray, 
             placed_counts[: sub.max() + 1] += np.bincount(sub.ravel())
         else:
             sub_mask = mask[r_src, c_src]
-            placed_counts[number] += int(np.count_nonzero(sub_mask))
+            whole = sub_mask.shape == mask.shape
+            placed_counts[number] += src_now if whole else int(np.count_nonzero(sub_mask))
             sub = sub_mask.astype(dtype) * dtype.type(number)
         np.maximum(target, sub, out=target)
     if count != len(plans):
@@ -271,6 +291,25 @@ def _write_frames(path: Path, frames: Any, plans: list[tuple], out: np.ndarray, 
             "segmentation_unreadable",
             f"Segmentation {path.name!r} declares {len(plans)} frames but holds {count}. Export it again.",
         )
+
+
+def _frame_axes(
+    inverse: np.ndarray, orientation: tuple[float, ...], row_spacing: float, column_spacing: float
+) -> tuple[int, int, int, int]:
+    """(axis, sign) in the label map of a frame's column and row directions; each step one voxel."""
+    o = np.asarray(orientation)
+    d_col = inverse[:3, :3] @ (o[:3] * column_spacing)  # index step per frame column
+    d_row = inverse[:3, :3] @ (o[3:] * row_spacing)  # index step per frame row
+    a_c, a_r = int(np.argmax(np.abs(d_col))), int(np.argmax(np.abs(d_row)))
+    if (
+        a_c == a_r
+        or abs(abs(d_col[a_c]) - 1) > 1e-3
+        or abs(abs(d_row[a_r]) - 1) > 1e-3
+        or np.abs(np.delete(d_col, a_c)).max() > 1e-3
+        or np.abs(np.delete(d_row, a_r)).max() > 1e-3
+    ):
+        raise _NotOnGridError
+    return a_c, int(np.sign(d_col[a_c])), a_r, int(np.sign(d_row[a_r]))
 
 
 def _clip_axis(start: int, step: int, n_src: int, n_dst: int) -> tuple[slice | None, slice]:
@@ -287,8 +326,9 @@ def _clip_axis(start: int, step: int, n_src: int, n_dst: int) -> tuple[slice | N
     return slice(start - lo, stop if stop >= 0 else None, -1), slice(lo, hi)
 
 
-def _seg_via_highdicom(path: Path, grid: ImageGrid, names: Mapping[int, str], dtype: np.dtype
-                       ) -> tuple[np.ndarray, dict[str, Any]]:
+def _seg_via_highdicom(
+    path: Path, grid: ImageGrid, names: Mapping[int, str], dtype: np.dtype
+) -> tuple[np.ndarray, dict[str, Any]]:
     """General path: highdicom arranges the frames as a volume, then nearest-neighbour resampling."""
     import highdicom as hd
 
@@ -304,8 +344,9 @@ def _seg_via_highdicom(path: Path, grid: ImageGrid, names: Mapping[int, str], dt
     array = np.asarray(volume.array)
     if array.ndim == 4:  # a channel axis of length one
         array = array[..., 0]
-    return resample_labels(array, np.asarray(volume.affine, dtype=np.float64), grid, names=names,
-                           source=path.name)
+    return resample_labels(
+        array, np.asarray(volume.affine, dtype=np.float64), grid, names=names, source=path.name
+    )
 
 
 # --------------------------------------------------------------------------------------- NIfTI
@@ -321,7 +362,7 @@ def _sidecar_labels(path: Path) -> dict[int, str] | None:
             except (ValueError, AttributeError, TypeError) as exc:
                 raise IngestError(
                     "labels_invalid",
-                    f"{candidate.name} must map label values to names, like {{\"1\": \"liver\"}} ({exc}).",
+                    f'{candidate.name} must map label values to names, like {{"1": "liver"}} ({exc}).',
                 ) from exc
     return None
 
@@ -444,20 +485,28 @@ def resample_labels(
                 src_sel.append(part)
         if not empty:
             cover_all = src_p.shape == out.shape and all(
-                s == slice(0, n) for s, n in zip(tgt_sel, out.shape, strict=True))
+                s == slice(0, n) for s, n in zip(tgt_sel, out.shape, strict=True)
+            )
             if all(isinstance(s, slice) for s in src_sel):
                 out[tuple(tgt_sel)] = src_p[tuple(src_sel)]
             else:
-                ix = [s if isinstance(s, np.ndarray) else np.arange(src_p.shape[b])[s]
-                      for b, s in enumerate(src_sel)]
+                ix = [
+                    s if isinstance(s, np.ndarray) else np.arange(src_p.shape[b])[s]
+                    for b, s in enumerate(src_sel)
+                ]
                 out[tuple(tgt_sel)] = src_p[np.ix_(*ix)]
     else:
         zz = np.arange(grid.shape[0], dtype=np.float64)
-        yy, xx = np.meshgrid(np.arange(grid.shape[1], dtype=np.float64),
-                             np.arange(grid.shape[2], dtype=np.float64), indexing="ij")
+        yy, xx = np.meshgrid(
+            np.arange(grid.shape[1], dtype=np.float64),
+            np.arange(grid.shape[2], dtype=np.float64),
+            indexing="ij",
+        )
         for z in range(len(zz)):
-            coords = [np.rint(rot[a, 0] * z + rot[a, 1] * yy + rot[a, 2] * xx + shift[a]).astype(np.int64)
-                      for a in range(3)]
+            coords = [
+                np.rint(rot[a, 0] * z + rot[a, 1] * yy + rot[a, 2] * xx + shift[a]).astype(np.int64)
+                for a in range(3)
+            ]
             valid = np.ones(yy.shape, dtype=bool)
             for a in range(3):
                 valid &= (coords[a] >= 0) & (coords[a] < src.shape[a])
@@ -474,8 +523,17 @@ def resample_labels(
     return out, info
 
 
-def _check_coverage(src_counts: np.ndarray, out_counts: np.ndarray, src_affine: np.ndarray, grid: ImageGrid,
-                    *, names: Mapping[int, str], source: str, exact: bool, same_voxel: bool = False) -> None:
+def _check_coverage(
+    src_counts: np.ndarray,
+    out_counts: np.ndarray,
+    src_affine: np.ndarray,
+    grid: ImageGrid,
+    *,
+    names: Mapping[int, str],
+    source: str,
+    exact: bool,
+    same_voxel: bool = False,
+) -> None:
     """Refuse when labelled volume disappears in the move: the labels lie outside the CT."""
     tgt_voxel = grid.voxel_volume_mm3
     src_voxel = tgt_voxel if same_voxel else abs(np.linalg.det(src_affine[:3, :3]))

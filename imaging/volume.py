@@ -122,13 +122,13 @@ def write_vti(
         fh.write(b"\0" * (8 * (3 + n_blocks)))  # patched below, once the block sizes are known
 
         def task(i: int) -> bytes:
-            return compress(raw[i * block: min(total, (i + 1) * block)])
+            return compress(raw[i * block : min(total, (i + 1) * block)])
 
         if n_blocks == 1:
             stream = compressobj()
             written = 0
             for start in range(0, total, _STREAM_STEP):
-                out = stream.compress(raw[start: start + _STREAM_STEP])
+                out = stream.compress(raw[start : start + _STREAM_STEP])
                 written += len(out)
                 fh.write(out)
             out = stream.flush()
@@ -231,6 +231,11 @@ def volume_metadata(
         "direction": [float(d) for d in grid.direction],
         "direction_convention": "row-major 3x3, columns are the x/y/z index axes: "
         "world = origin + direction @ (index * spacing), LPS millimetres",
+        # vtk.js takes the same nine numbers column by column (measured with vtk.js 37.4: a 30 degree
+        # rotation put voxel (1, 0, 0) at y = -0.5 instead of +0.5). For oblique volumes the viewer
+        # should call imageData.setDirection(direction_vtkjs) after loading; for axis-aligned ones
+        # both are the identity.
+        "direction_vtkjs": [float(d) for d in grid.direction_matrix.T.ravel()],
         "oblique": bool(oblique),
         "bounds": list(grid.bounds()),
         "scalar_range": [float(scalar_range[0]), float(scalar_range[1])],

@@ -27,8 +27,9 @@ def encode_jpeg_lossless(image: np.ndarray, precision: int = 16) -> bytes:
     diff = (x - pred) % modulus
     diff[diff >= modulus // 2] -= modulus  # now in [-32768, 32767]
     header = b"\xff\xd8"
-    header += _segment(0xC3, bytes([precision]) + rows.to_bytes(2, "big") + cols.to_bytes(2, "big")
-                       + bytes([1, 1, 0x11, 0]))
+    header += _segment(
+        0xC3, bytes([precision]) + rows.to_bytes(2, "big") + cols.to_bytes(2, "big") + bytes([1, 1, 0x11, 0])
+    )
     counts = [0] * 16
     counts[4] = 17  # seventeen symbols (categories 0..16), all with 5-bit codes 0..16
     header += _segment(0xC4, bytes([0x00]) + bytes(counts) + bytes(range(17)))

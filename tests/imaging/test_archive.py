@@ -24,10 +24,16 @@ def _budget(max_bytes: int = 10 * 1024**2, max_files: int = 100) -> ExtractionBu
 
 
 def test_nested_folders_extract(tmp_path: Path) -> None:
-    archive = _zip(tmp_path / "upload.zip", {
-        "study/series 1/IM0001": b"a", "study/series 1/IM0002": b"b", "study/readme.txt": b"c",
-        "__MACOSX/study/._IM0001": b"junk", "study/series 1/._IM0002": b"junk",
-    })
+    archive = _zip(
+        tmp_path / "upload.zip",
+        {
+            "study/series 1/IM0001": b"a",
+            "study/series 1/IM0002": b"b",
+            "study/readme.txt": b"c",
+            "__MACOSX/study/._IM0001": b"junk",
+            "study/series 1/._IM0002": b"junk",
+        },
+    )
     files, skipped = extract_zip(archive, tmp_path / "out", _budget())
     names = sorted(p.relative_to(tmp_path / "out").as_posix() for p in files)
     assert names == ["study/readme.txt", "study/series 1/IM0001", "study/series 1/IM0002"]
@@ -51,8 +57,8 @@ def test_lying_size_header_cannot_smuggle_bytes(tmp_path: Path) -> None:
     # Patch the declared uncompressed size (local header offset 22, central directory offset 24).
     local = data.find(b"PK\x03\x04")
     central = data.find(b"PK\x01\x02")
-    data[local + 22: local + 26] = (10).to_bytes(4, "little")
-    data[central + 24: central + 28] = (10).to_bytes(4, "little")
+    data[local + 22 : local + 26] = (10).to_bytes(4, "little")
+    data[central + 24 : central + 28] = (10).to_bytes(4, "little")
     archive.write_bytes(bytes(data))
     with pytest.raises(IngestError) as err:
         extract_zip(archive, tmp_path / "out", _budget(max_bytes=100_000))
@@ -61,8 +67,17 @@ def test_lying_size_header_cannot_smuggle_bytes(tmp_path: Path) -> None:
     assert written <= 100_000
 
 
-@pytest.mark.parametrize("name", ["../evil.dcm", "a/../../evil.dcm", "/etc/evil.dcm", "C:/evil.dcm",
-                                  "..\\evil.dcm", "ok/..\\..\\evil.dcm"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "../evil.dcm",
+        "a/../../evil.dcm",
+        "/etc/evil.dcm",
+        "C:/evil.dcm",
+        "..\\evil.dcm",
+        "ok/..\\..\\evil.dcm",
+    ],
+)
 def test_path_traversal_refused(tmp_path: Path, name: str) -> None:
     archive = tmp_path / "traversal.zip"
     with zipfile.ZipFile(archive, "w") as zf:

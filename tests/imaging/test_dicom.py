@@ -8,10 +8,9 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-from conftest import DICOMDIR_TESTS, unique_hu
-from jpeg_lossless import encode_jpeg_lossless
 from pydicom.encaps import encapsulate
 from pydicom.uid import (
+    ImplicitVRLittleEndian,
     JPEG2000Lossless,
     JPEGLosslessSV1,
     JPEGLSLossless,
@@ -21,6 +20,8 @@ from pydicom.uid import (
 from imaging.dicom import choose_series, plan_series, read_volume, scan_files
 from imaging.errors import IngestError
 from imaging.phantom import write_ct_series, write_enhanced_ct
+from tests.imaging.helpers import DICOMDIR_TESTS, unique_hu
+from tests.imaging.jpeg_lossless import encode_jpeg_lossless
 
 LIMITS = {"min_slices": 3, "max_tilt_fraction": 0.25, "max_volume_bytes": 2 * 1024**3}
 
@@ -109,9 +110,11 @@ def _series(tmp_path: Path, shape: tuple[int, int, int] = (6, 5, 4), **kwargs: o
     hu = kwargs.pop("hu", None)
     if hu is None:
         hu = unique_hu(shape)
-    return write_ct_series(tmp_path / "series", hu, **{"origin": (10.0, -20.0, 30.0),
-                                                      "pixel_spacing": (0.8, 0.7),
-                                                      "slice_step": 2.0, **kwargs})
+    return write_ct_series(
+        tmp_path / "series",
+        hu,
+        **{"origin": (10.0, -20.0, 30.0), "pixel_spacing": (0.8, 0.7), "slice_step": 2.0, **kwargs},
+    )
 
 
 def test_sorting_ignores_file_names_and_instance_numbers(tmp_path: Path) -> None:
@@ -140,8 +143,14 @@ def test_gap_reports_where_and_how_many(tmp_path: Path) -> None:
 
 def test_two_phases_in_one_series(tmp_path: Path) -> None:
     _series(tmp_path, shape=(4, 4, 4))
-    second = write_ct_series(tmp_path / "phase2", unique_hu((4, 4, 4), start=0), origin=(10.0, -20.0, 30.0),
-                             pixel_spacing=(0.8, 0.7), slice_step=2.0, extra={"AcquisitionNumber": 2})
+    second = write_ct_series(
+        tmp_path / "phase2",
+        unique_hu((4, 4, 4), start=0),
+        origin=(10.0, -20.0, 30.0),
+        pixel_spacing=(0.8, 0.7),
+        slice_step=2.0,
+        extra={"AcquisitionNumber": 2},
+    )
     for k, path in enumerate(second):
         shutil.copy(path, tmp_path / "series" / f"P2_{k}.dcm")
         ds = pydicom.dcmread(tmp_path / "series" / f"P2_{k}.dcm")
@@ -182,8 +191,15 @@ def test_mixed_orientations(tmp_path: Path) -> None:
 
 def test_mixed_image_sizes(tmp_path: Path) -> None:
     _series(tmp_path, shape=(4, 4, 4))
-    write_ct_series(tmp_path / "series" / "odd", unique_hu((1, 6, 6)), origin=(10, -20, 38), seed=0,
-                    pixel_spacing=(0.8, 0.7), uid_key="series", file_order="ascending")
+    write_ct_series(
+        tmp_path / "series" / "odd",
+        unique_hu((1, 6, 6)),
+        origin=(10, -20, 38),
+        seed=0,
+        pixel_spacing=(0.8, 0.7),
+        uid_key="series",
+        file_order="ascending",
+    )
     err = refusal(tmp_path / "series")
     assert err.code == "mixed_image_size"
     assert "4 images of 4x4" in err.message and "1 images of 6x6" in err.message
@@ -209,9 +225,14 @@ def test_missing_geometry(tmp_path: Path, keyword: str) -> None:
     assert keyword in err.message and "1 of 4 images" in err.message
 
 
-@pytest.mark.parametrize(("keyword", "value"), [("ImageOrientationPatient", [1, 0, 0, 1, 0, 0]),
-                                            ("ImageOrientationPatient", [0, 0, 0, 0, 1, 0]),
-                                            ("PixelSpacing", [0, 0.7])])
+@pytest.mark.parametrize(
+    ("keyword", "value"),
+    [
+        ("ImageOrientationPatient", [1, 0, 0, 1, 0, 0]),
+        ("ImageOrientationPatient", [0, 0, 0, 0, 1, 0]),
+        ("PixelSpacing", [0, 0.7]),
+    ],
+)
 def test_broken_geometry_values(tmp_path: Path, keyword: str, value: list[float]) -> None:
     for path in _series(tmp_path, shape=(4, 4, 4)):
         ds = pydicom.dcmread(path)
@@ -299,16 +320,22 @@ def test_int16_overflow_is_promoted_exactly(tmp_path: Path) -> None:
 def test_enhanced_multiframe_ct(tmp_path: Path) -> None:
     hu = unique_hu((6, 5, 4))
     order = [3, 0, 5, 1, 4, 2]  # frames stored out of order; positions tell the truth
-    write_enhanced_ct(tmp_path / "enhanced" / "ct.dcm", hu, origin=(10.0, -20.0, 30.0),
-                      pixel_spacing=(0.8, 0.7), slice_step=2.0, frame_order=order)
+    write_enhanced_ct(
+        tmp_path / "enhanced" / "ct.dcm",
+        hu,
+        origin=(10.0, -20.0, 30.0),
+        pixel_spacing=(0.8, 0.7),
+        slice_step=2.0,
+        frame_order=order,
+    )
     plan, volume = load(tmp_path / "enhanced")
     assert plan.series.sop_class_uid == "1.2.840.10008.5.1.4.1.1.2.1"
     np.testing.assert_array_equal(volume.array, hu.astype(np.int16))
     assert plan.layout.grid.spacing == pytest.approx((0.7, 0.8, 2.0))
 
 
-@pytest.mark.parametrize("syntax", [RLELossless, JPEGLSLossless, JPEG2000Lossless])
-def test_compressed_syntaxes_decode_exactly(tmp_path: Path, syntax: str) -> None:
+@pytest.mark.parametrize("syntax", [ImplicitVRLittleEndian, RLELossless, JPEGLSLossless, JPEG2000Lossless])
+def test_transfer_syntaxes_decode_exactly(tmp_path: Path, syntax: str) -> None:
     hu = np.random.default_rng(3).integers(-1000, 2000, size=(3, 32, 32)).astype(np.float32)
     _series(tmp_path, hu=hu, transfer_syntax=syntax)
     assert str(pydicom.dcmread(_files(tmp_path / "series")[0]).file_meta.TransferSyntaxUID) == syntax
@@ -331,6 +358,19 @@ def test_jpeg_lossless_decodes_exactly(tmp_path: Path) -> None:
     np.testing.assert_array_equal(volume.array, hu.astype(np.int16))
 
 
+def test_pixel_offset_from_the_scan_is_checked(tmp_path: Path) -> None:
+    """If a file changes between the scan and the read, the saved Pixel Data offset is not trusted."""
+    hu = unique_hu((4, 5, 6))
+    paths = _series(tmp_path, hu=hu)
+    series, _ = choose_series(scan_files(paths))
+    plan = plan_series(series, **LIMITS)
+    ds = pydicom.dcmread(paths[1])
+    ds.ImageComments = "a longer header moves the pixel data" * 3
+    ds.save_as(paths[1])
+    volume = read_volume(plan, max_volume_bytes=2**30)
+    np.testing.assert_array_equal(volume.array, hu.astype(np.int16))
+
+
 def test_unsupported_transfer_syntax_names_the_decoder_problem(tmp_path: Path) -> None:
     for path in _series(tmp_path, shape=(4, 4, 4)):
         ds = pydicom.dcmread(path)
@@ -350,10 +390,14 @@ def test_missing_decoder_package_is_named(tmp_path: Path, monkeypatch: pytest.Mo
     decoder = get_decoder(JPEGLSLossless)
     # As if neither pyjpegls nor pylibjpeg were installed on the worker.
     monkeypatch.setattr(decoder, "_available", {})
-    monkeypatch.setattr(decoder, "_unavailable", {
-        "pyjpegls": ("requires pyjpegls>=1.2",),
-        "pylibjpeg": ("requires pylibjpeg>=2.0 and pylibjpeg-libjpeg",),
-    })
+    monkeypatch.setattr(
+        decoder,
+        "_unavailable",
+        {
+            "pyjpegls": ("requires pyjpegls>=1.2",),
+            "pylibjpeg": ("requires pylibjpeg>=2.0 and pylibjpeg-libjpeg",),
+        },
+    )
     err = refusal(tmp_path / "series")
     assert err.code == "missing_decoder"
     assert "JPEG-LS Lossless" in err.message and "pyjpegls" in err.message

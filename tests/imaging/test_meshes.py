@@ -44,13 +44,22 @@ def arrays(poly: vtkPolyData) -> tuple[np.ndarray, np.ndarray]:
 
 @pytest.fixture(scope="module")
 def phantom_result(small_phantom: PhantomFiles, tmp_path_factory: pytest.TempPathFactory) -> ConversionResult:
-    return convert(inputs=[small_phantom.series_dir], work_dir=tmp_path_factory.mktemp("mesh-work"),
-                   segmentation=small_phantom.segmentation_path)
+    return convert(
+        inputs=[small_phantom.series_dir],
+        work_dir=tmp_path_factory.mktemp("mesh-work"),
+        segmentation=small_phantom.segmentation_path,
+    )
 
 
 def test_phantom_meshes_are_sound(phantom_result: ConversionResult) -> None:
     assert [s.name for s in phantom_result.structures] == [
-        "liver", "tumour", "portal vein", "hepatic veins", "pancreas", "bile ducts"]
+        "liver",
+        "tumour",
+        "portal vein",
+        "hepatic veins",
+        "pancreas",
+        "bile ducts",
+    ]
     low = np.array(phantom_result.metadata["bounds"][0::2])
     high = np.array(phantom_result.metadata["bounds"][1::2])
     half_voxel = np.array(phantom_result.metadata["spacing"]) / 2
@@ -67,7 +76,8 @@ def test_phantom_meshes_are_sound(phantom_result: ConversionResult) -> None:
         labelled_ml = structure.metadata["volume_ml"]
         assert volume_mm3 / 1000 == pytest.approx(labelled_ml, rel=0.05), structure.name
         assert structure.metadata["voxel_count"] * np.prod(phantom_result.metadata["spacing"]) / 1000 == (
-            pytest.approx(labelled_ml, rel=1e-4))
+            pytest.approx(labelled_ml, rel=1e-4)
+        )
         # Inside the volume: voxel centres' box grown by half a voxel (what the voxels cover).
         assert np.all(points.min(axis=0) >= low - half_voxel - 1e-6), structure.name
         assert np.all(points.max(axis=0) <= high + half_voxel + 1e-6), structure.name
@@ -85,14 +95,18 @@ def _ball(grid_shape: tuple[int, int, int], center: tuple[float, float, float], 
     return inside.astype(np.uint8)
 
 
-@pytest.mark.parametrize("direction", [
-    (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0),
-    (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, -1.0),  # left-handed: must not turn the mesh inside out
-    (math.cos(0.5), -math.sin(0.5), 0.0, math.sin(0.5), math.cos(0.5), 0.0, 0.0, 0.0, 1.0),  # oblique
-])
+@pytest.mark.parametrize(
+    "direction",
+    [
+        (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0),
+        (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, -1.0),  # left-handed: must not turn the mesh inside out
+        (math.cos(0.5), -math.sin(0.5), 0.0, math.sin(0.5), math.cos(0.5), 0.0, 0.0, 0.0, 1.0),  # oblique
+    ],
+)
 def test_meshes_follow_the_grid_transform(tmp_path: Path, direction: tuple[float, ...]) -> None:
-    grid = ImageGrid(dimensions=(30, 24, 20), spacing=(0.8, 0.9, 1.5), origin=(-12.0, 30.0, 100.0),
-                     direction=direction)  # type: ignore[arg-type]
+    grid = ImageGrid(
+        dimensions=(30, 24, 20), spacing=(0.8, 0.9, 1.5), origin=(-12.0, 30.0, 100.0), direction=direction
+    )  # type: ignore[arg-type]
     labels = _ball(grid.shape, (9.0, 11.0, 14.0), 6.0)
     labels[labels == 0] = 0
     ((mesh,),) = (build_meshes(labels, grid, {1: "tumour"}, tmp_path),)
@@ -123,10 +137,12 @@ def test_thin_tube_keeps_its_volume(tmp_path: Path) -> None:
 def test_large_structures_use_block_surfaces_faithfully(tmp_path: Path) -> None:
     grid = ImageGrid(dimensions=(41, 37, 30), spacing=(0.5, 0.5, 1.0), origin=(3.0, -4.0, 5.0))
     labels = _ball(grid.shape, (14.0, 18.0, 20.0), 12.0)  # odd crop sizes on purpose
-    fine = build_meshes(labels, grid, {1: "liver"}, tmp_path / "fine",
-                        settings=MeshSettings(coarsen_above_voxels=None))[0]
-    block = build_meshes(labels, grid, {1: "liver"}, tmp_path / "block",
-                         settings=MeshSettings(coarsen_above_voxels=1000))[0]
+    fine = build_meshes(
+        labels, grid, {1: "liver"}, tmp_path / "fine", settings=MeshSettings(coarsen_above_voxels=None)
+    )[0]
+    block = build_meshes(
+        labels, grid, {1: "liver"}, tmp_path / "block", settings=MeshSettings(coarsen_above_voxels=1000)
+    )[0]
     assert fine.metadata["surface"] == "discrete-flying-edges"
     assert block.metadata["surface"] == "flying-edges-2x2-block"
     poly = read_vtp(block.path)

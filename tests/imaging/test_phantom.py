@@ -13,8 +13,11 @@ from imaging.phantom import PATIENT_NAME, PhantomFiles, build_phantom, phantom_u
 
 
 def _digest(folder: Path) -> dict[str, str]:
-    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_same_seed_same_bytes(tmp_path: Path, small_phantom: PhantomFiles) -> None:
@@ -60,8 +63,16 @@ def test_valid_ct_dicom(small_phantom: PhantomFiles) -> None:
 
 def test_anatomy_and_hounsfield_units() -> None:
     classes, labels, origin, spacing = build_phantom("small", extra_structures=True)
-    names = {1: "liver", 2: "tumour", 3: "portal vein", 4: "hepatic veins", 5: "pancreas", 6: "bile ducts",
-             7: "inferior vena cava", 8: "gallbladder"}
+    names = {
+        1: "liver",
+        2: "tumour",
+        3: "portal vein",
+        4: "hepatic veins",
+        5: "pancreas",
+        6: "bile ducts",
+        7: "inferior vena cava",
+        8: "gallbladder",
+    }
     counts = np.bincount(labels.ravel(), minlength=9)
     assert all(counts[v] > 0 for v in names), counts
     liver_ml = counts[1] * np.prod(spacing) / 1000

@@ -8,17 +8,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import DICOMDIR_TESTS, read_vti
 
 from imaging.errors import IngestError
 from imaging.phantom import PhantomFiles, build_phantom, write_phantom
 from imaging.pipeline import STAGES, Limits, convert
+from tests.imaging.helpers import DICOMDIR_TESTS, read_vti
 
 
 def test_phantom_end_to_end(tmp_path: Path, small_phantom: PhantomFiles) -> None:
     calls: list[tuple[str, float]] = []
-    result = convert(inputs=[small_phantom.series_dir], work_dir=tmp_path,
-                     segmentation=small_phantom.segmentation_path, progress=lambda s, f: calls.append((s, f)))
+    result = convert(
+        inputs=[small_phantom.series_dir],
+        work_dir=tmp_path,
+        segmentation=small_phantom.segmentation_path,
+        progress=lambda s, f: calls.append((s, f)),
+    )
     assert [s for s, _ in calls[:-1]] == list(STAGES)
     assert calls[-1] == ("meshes", 1.0)
     fractions = [f for _, f in calls]
@@ -27,7 +31,13 @@ def test_phantom_end_to_end(tmp_path: Path, small_phantom: PhantomFiles) -> None
     out = tmp_path / "output"
     assert result.volume_path == out / "volume.vti" and result.preview_path == out / "preview.png"
     assert sorted(p.name for p in (out / "structures").iterdir()) == [
-        "bile-ducts.vtp", "hepatic-veins.vtp", "liver.vtp", "pancreas.vtp", "portal-vein.vtp", "tumour.vtp"]
+        "bile-ducts.vtp",
+        "hepatic-veins.vtp",
+        "liver.vtp",
+        "pancreas.vtp",
+        "portal-vein.vtp",
+        "tumour.vtp",
+    ]
     assert not (tmp_path / "extracted").exists()
     assert result.series_uid == small_phantom.series_instance_uid
     meta = result.metadata
@@ -42,11 +52,21 @@ def test_phantom_end_to_end(tmp_path: Path, small_phantom: PhantomFiles) -> None
 
 def test_nifti_with_labels_argument(tmp_path: Path, small_phantom_nifti: PhantomFiles) -> None:
     names = {1: "Liver", 2: "HCC", 3: "PV", 4: "hepatic veins", 5: "pancreas", 6: "CBD"}
-    result = convert(inputs=[small_phantom_nifti.series_dir], work_dir=tmp_path,
-                     segmentation=small_phantom_nifti.segmentation_path, labels=names)
+    result = convert(
+        inputs=[small_phantom_nifti.series_dir],
+        work_dir=tmp_path,
+        segmentation=small_phantom_nifti.segmentation_path,
+        labels=names,
+    )
     assert [s.name for s in result.structures] == list(names.values())
     assert [s.mesh_path.name for s in result.structures] == [
-        "liver.vtp", "hcc.vtp", "pv.vtp", "hepatic-veins.vtp", "pancreas.vtp", "cbd.vtp"]
+        "liver.vtp",
+        "hcc.vtp",
+        "pv.vtp",
+        "hepatic-veins.vtp",
+        "pancreas.vtp",
+        "cbd.vtp",
+    ]
     assert result.metadata["segmentation"]["format"] == "nifti"
 
 
@@ -63,7 +83,10 @@ def test_zip_upload_with_junk_and_the_seg_inside(tmp_path: Path, small_phantom: 
     assert len(result.structures) == 6
     assert result.metadata["segmentation"]["auto_detected"] is True
     assert result.metadata["ignored_files"] == {
-        "DICOM SEG segmentations": 1, "non-DICOM files (.txt)": 1, "non-DICOM files (no extension)": 1}
+        "DICOM SEG segmentations": 1,
+        "non-DICOM files (.txt)": 1,
+        "non-DICOM files (no extension)": 1,
+    }
     assert not (tmp_path / "work" / "extracted").exists()
 
 
@@ -84,6 +107,21 @@ def test_refusal_leaves_nothing_behind(tmp_path: Path, small_phantom: PhantomFil
         convert(inputs=[small_phantom.series_dir], work_dir=work, segmentation=other.segmentation_path)
     assert err.value.code == "frame_of_reference_mismatch"
     assert not (work / "output").exists() and not (work / "extracted").exists()
+
+
+def test_leftovers_of_a_crashed_run_do_not_matter(tmp_path: Path, small_phantom: PhantomFiles) -> None:
+    archive = tmp_path / "upload.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for path in sorted(small_phantom.series_dir.iterdir()):
+            zf.write(path, f"series/{path.name}")
+    work = tmp_path / "work"
+    (work / "extracted" / "archive-000" / "series").mkdir(parents=True)
+    (work / "extracted" / "archive-000" / "series" / "CT0001.dcm").write_bytes(b"half written")
+    (work / "output" / "structures").mkdir(parents=True)
+    (work / "output" / "structures" / "old.vtp").write_bytes(b"stale")
+    result = convert(inputs=[archive], work_dir=work)
+    assert result.metadata["slice_count"] == 48
+    assert not (work / "output" / "structures" / "old.vtp").exists()
 
 
 def test_rerun_replaces_outputs(tmp_path: Path, small_phantom: PhantomFiles) -> None:
@@ -138,8 +176,16 @@ def test_oblique_ct_with_seg_puts_the_mesh_where_the_ct_says(tmp_path: Path) -> 
     k, j, i = np.ogrid[: shape[0], : shape[1], : shape[2]]
     ball = ((k - 7) * step) ** 2 + ((j - 12) * spacing[0]) ** 2 + ((i - 9) * spacing[1]) ** 2 <= 5.0**2
     hu = np.where(ball, 60.0, -100.0).astype(np.float32)
-    paths = write_ct_series(tmp_path / "ct", hu, origin=origin, row_direction=row, column_direction=col,
-                            pixel_spacing=spacing, slice_step=step, file_order="shuffled")
+    paths = write_ct_series(
+        tmp_path / "ct",
+        hu,
+        origin=origin,
+        row_direction=row,
+        column_direction=col,
+        pixel_spacing=spacing,
+        slice_step=step,
+        file_order="shuffled",
+    )
     write_dicom_seg(tmp_path / "seg.dcm", paths, ball.astype(np.uint8), {1: "tumour"})
     result = convert(inputs=[tmp_path / "ct"], work_dir=tmp_path / "work", segmentation=tmp_path / "seg.dcm")
     assert result.metadata["oblique"] is True
@@ -151,8 +197,12 @@ def test_oblique_ct_with_seg_puts_the_mesh_where_the_ct_says(tmp_path: Path) -> 
     points = vtk_to_numpy(reader.GetOutput().GetPoints().GetData()).astype(np.float64)
     kk, jj, ii = np.nonzero(ball)
     normal = np.cross(row, col)
-    world = (np.asarray(origin) + np.outer(ii * spacing[1], row) + np.outer(jj * spacing[0], col)
-             + np.outer(kk * step, normal))
+    world = (
+        np.asarray(origin)
+        + np.outer(ii * spacing[1], row)
+        + np.outer(jj * spacing[0], col)
+        + np.outer(kk * step, normal)
+    )
     np.testing.assert_allclose(points.mean(axis=0), world.mean(axis=0), atol=0.3)
     radii = np.linalg.norm(points - world.mean(axis=0), axis=1)
     assert 4.0 < radii.mean() < 6.0

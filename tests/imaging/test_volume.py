@@ -8,13 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import DICOMDIR_TESTS, acquisition_world, read_vti, unique_hu
 from PIL import Image
 
 from imaging.geometry import ImageGrid
 from imaging.phantom import write_ct_series
 from imaging.pipeline import convert
 from imaging.volume import window_to_uint8, write_vti
+from tests.imaging.helpers import DICOMDIR_TESTS, acquisition_world, read_vti, unique_hu
 
 
 @pytest.mark.parametrize("block_bytes", [None, 1000, 1 << 20])
@@ -35,8 +35,9 @@ def test_vti_float32_and_direction(tmp_path: Path) -> None:
     array = np.linspace(-5.5, 7.25, 60, dtype=np.float32).reshape(3, 4, 5)
     c, s = math.cos(0.3), math.sin(0.3)
     direction = (c, -s, 0.0, s, c, 0.0, 0.0, 0.0, 1.0)
-    grid = ImageGrid(dimensions=(5, 4, 3), spacing=(1.0, 1.0, 2.0), origin=(1.0, 2.0, 3.0),
-                     direction=direction)
+    grid = ImageGrid(
+        dimensions=(5, 4, 3), spacing=(1.0, 1.0, 2.0), origin=(1.0, 2.0, 3.0), direction=direction
+    )
     write_vti(tmp_path / "f.vti", array, grid)
     image, values = read_vti(tmp_path / "f.vti")
     np.testing.assert_array_equal(values, array)
@@ -49,8 +50,10 @@ ORIENTATIONS = {
     "axial-flipped": ((-1, 0, 0), (0, -1, 0)),
     "coronal": ((1, 0, 0), (0, 0, -1)),
     "sagittal": ((0, 1, 0), (0, 0, -1)),
-    "oblique-30": ((math.cos(math.radians(30)), math.sin(math.radians(30)), 0),
-                   (-math.sin(math.radians(30)), math.cos(math.radians(30)), 0)),
+    "oblique-30": (
+        (math.cos(math.radians(30)), math.sin(math.radians(30)), 0),
+        (-math.sin(math.radians(30)), math.cos(math.radians(30)), 0),
+    ),
     "double-oblique": ((0.9363, 0.2896, -0.1987), (-0.2751, 0.9564, 0.0978)),
 }
 
@@ -65,8 +68,16 @@ def test_every_voxel_lands_where_dicom_puts_it(tmp_path: Path, name: str) -> Non
     shape = (5, 4, 3)  # slices, rows, columns
     hu = unique_hu(shape)
     origin, spacing, step = (12.5, -30.0, 44.0), (0.9, 0.6), 2.5
-    write_ct_series(tmp_path / "in", hu, origin=origin, row_direction=row, column_direction=col,
-                    pixel_spacing=spacing, slice_step=step, file_order="shuffled")
+    write_ct_series(
+        tmp_path / "in",
+        hu,
+        origin=origin,
+        row_direction=row,
+        column_direction=col,
+        pixel_spacing=spacing,
+        slice_step=step,
+        file_order="shuffled",
+    )
     result = convert(inputs=[tmp_path / "in"], work_dir=tmp_path / "work")
     image, values = read_vti(result.volume_path)
     aligned = not name.startswith(("oblique", "double"))
@@ -75,7 +86,10 @@ def test_every_voxel_lands_where_dicom_puts_it(tmp_path: Path, name: str) -> Non
         assert result.metadata["direction"] == [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
     matrix = image.GetDirectionMatrix()
     assert [matrix.GetElement(r, k) for r in range(3) for k in range(3)] == pytest.approx(
-        result.metadata["direction"])
+        result.metadata["direction"]
+    )
+    transposed = np.asarray(result.metadata["direction"]).reshape(3, 3).T.ravel()
+    assert result.metadata["direction_vtkjs"] == pytest.approx(transposed.tolist())
     nz, ny, nx = values.shape
     for z in range(nz):
         for y in range(ny):
@@ -86,11 +100,23 @@ def test_every_voxel_lands_where_dicom_puts_it(tmp_path: Path, name: str) -> Non
                 image.TransformIndexToPhysicalPoint((x, y, z), world)
                 np.testing.assert_allclose(world, expected, atol=1e-4)
     bounds = result.metadata["bounds"]
-    corners = [acquisition_world(origin, row, col, spacing, step, k, j, i)
-               for k in (0, 4) for j in (0, 3) for i in (0, 2)]
-    assert bounds == pytest.approx([min(c[0] for c in corners), max(c[0] for c in corners),
-                                    min(c[1] for c in corners), max(c[1] for c in corners),
-                                    min(c[2] for c in corners), max(c[2] for c in corners)], abs=1e-4)
+    corners = [
+        acquisition_world(origin, row, col, spacing, step, k, j, i)
+        for k in (0, 4)
+        for j in (0, 3)
+        for i in (0, 2)
+    ]
+    assert bounds == pytest.approx(
+        [
+            min(c[0] for c in corners),
+            max(c[0] for c in corners),
+            min(c[1] for c in corners),
+            max(c[1] for c in corners),
+            min(c[2] for c in corners),
+            max(c[2] for c in corners),
+        ],
+        abs=1e-4,
+    )
 
 
 def test_preview_is_the_windowed_middle_slice(tmp_path: Path) -> None:
@@ -136,8 +162,12 @@ def test_no_patient_identifier_leaks(tmp_path: Path, small_phantom) -> None:  # 
     labels[2:6, 2:6, 1:3] = 1
     affine = np.diag([-1.0, -1.0, 1.0, 1.0])  # identity geometry in LPS, written in RAS
     nib.save(nib.Nifti1Image(labels, affine), tmp_path / "labels.nii.gz")
-    result = convert(inputs=[tmp_path / "in"], work_dir=tmp_path / "work",
-                     segmentation=tmp_path / "labels.nii.gz", labels={1: "liver"})
+    result = convert(
+        inputs=[tmp_path / "in"],
+        work_dir=tmp_path / "work",
+        segmentation=tmp_path / "labels.nii.gz",
+        labels={1: "liver"},
+    )
     assert paths and result.structures
     text = json.dumps(result.metadata) + json.dumps([s.metadata for s in result.structures])
     names = " ".join(str(p.relative_to(tmp_path / "work")) for p in (tmp_path / "work").rglob("*"))
@@ -148,7 +178,10 @@ def test_no_patient_identifier_leaks(tmp_path: Path, small_phantom) -> None:  # 
             assert needle not in names, keyword
             assert needle.encode() not in blob, keyword
     assert sorted(p.name for p in (tmp_path / "work" / "output").rglob("*") if p.is_file()) == [
-        "liver.vtp", "preview.png", "volume.vti"]
+        "liver.vtp",
+        "preview.png",
+        "volume.vti",
+    ]
     assert result.acquired_at is not None and result.acquired_at.year == 1999  # kept out of metadata
 
 
