@@ -185,10 +185,7 @@ def main() -> None:
             f"  per repetition (pipeline / floor measured just before it): "
             f"{', '.join(f'{r:.2f}' for r in pair_ratios)}; median {statistics.median(pair_ratios):.2f}"
         )
-        print(
-            f"ratio peak memory / volume: {mem_ratio:6.2f}  (target <= 4)   "
-            f"{'met' if mem_ratio <= 4 else 'NOT met'}"
-        )
+        print(f"ratio peak memory / volume: {mem_ratio:6.2f}  (target <= 4)   {'met' if mem_ratio <= 4 else 'NOT met'}")
         for s in run["structures"]:
             print(
                 f"  {s['name']:<14} {s['cells']:>7} triangles  {s['volume_ml']:9.2f} ml labelled  "

@@ -108,8 +108,7 @@ def extract_zip(archive: Path, dest: Path, budget: ExtractionBudget) -> tuple[li
             if info.flag_bits & 0x1:
                 raise IngestError(
                     "archive_encrypted",
-                    f"Archive {archive.name} is password-protected ({info.filename!r}). Upload it "
-                    "without a password.",
+                    f"Archive {archive.name} is password-protected ({info.filename!r}). Upload it without a password.",
                 )
             if any(p in _JUNK_PARTS for p in rel.parts) or rel.name.startswith("._"):
                 skipped += 1

@@ -149,9 +149,7 @@ def _floats(value: Any, n: int) -> tuple[float, ...] | None:
     return seq
 
 
-def functional_group_value(
-    per_frame: Dataset | None, shared: Dataset | None, sequence: str, keyword: str
-) -> Any:
+def functional_group_value(per_frame: Dataset | None, shared: Dataset | None, sequence: str, keyword: str) -> Any:
     """A functional-group attribute: the per-frame item wins over the shared one."""
     for group in (per_frame, shared):
         if group is None:
@@ -187,9 +185,7 @@ def _acquired_at(ds: Dataset) -> datetime | None:
     return None
 
 
-def _frames_of(
-    path: Path, ds: Dataset, transfer_syntax: str, pixel_offset: int | None = None
-) -> list[FrameHeader]:
+def _frames_of(path: Path, ds: Dataset, transfer_syntax: str, pixel_offset: int | None = None) -> list[FrameHeader]:
     shared_seq = ds.get("SharedFunctionalGroupsSequence")
     shared = shared_seq[0] if shared_seq else None
     per_frame = ds.get("PerFrameFunctionalGroupsSequence") or []
@@ -292,20 +288,14 @@ def _classify(path: Path, ds: Dataset, result: ScanResult, pixel_offset: int | N
     if sop_class in CT_CLASSES and (not is_image or not series_uid):
         # pydicom reads a truncated file without complaint, up to where it ends: a CT image that
         # lacks its Type 1 image attributes is a damaged file, not something to skip silently.
-        result.damaged.append(
-            (path, "a CT image without Rows/Columns/SeriesInstanceUID: truncated or incomplete")
-        )
+        result.damaged.append((path, "a CT image without Rows/Columns/SeriesInstanceUID: truncated or incomplete"))
         return
     if not is_image:
         name = UID(sop_class).name if sop_class else "unknown SOP class"
         result.others[f"{name} objects without image data"] += 1
         return
     if sop_class not in CT_CLASSES or _is_localizer(ds):
-        kind = (
-            f"{modality} localizer images"
-            if _is_localizer(ds)
-            else f"{modality} images ({UID(sop_class).name})"
-        )
+        kind = f"{modality} localizer images" if _is_localizer(ds) else f"{modality} images ({UID(sop_class).name})"
         result.others[kind] += 1
         if series_uid:
             prev = result.other_series.get(series_uid, (kind, 0))
@@ -442,8 +432,7 @@ def _check_uniform(series: SeriesInfo, frames: list[FrameHeader]) -> None:
             groups.append((o, 1))
     if len(groups) > 1:
         listed = "; ".join(
-            f"{n} {_plane_name(tuple(o))} {_fmt_vec(o[:3])}/{_fmt_vec(o[3:])}"
-            for o, n in groups[:_MAX_LISTED]
+            f"{n} {_plane_name(tuple(o))} {_fmt_vec(o[:3])}/{_fmt_vec(o[3:])}" for o, n in groups[:_MAX_LISTED]
         )
         raise IngestError(
             "mixed_orientation",
@@ -468,9 +457,7 @@ def _check_uniform(series: SeriesInfo, frames: list[FrameHeader]) -> None:
     spacings = Counter(tuple(round(v, 4) for v in f.pixel_spacing) for f in frames)  # type: ignore[union-attr]
     ref = np.asarray(next(iter(spacings)))
     if any(not np.allclose(np.asarray(s), ref, rtol=_SPACING_RTOL, atol=0) for s in spacings):
-        listed = ", ".join(
-            f"{n} images at {s[0]:g} x {s[1]:g} mm" for s, n in spacings.most_common(_MAX_LISTED)
-        )
+        listed = ", ".join(f"{n} images at {s[0]:g} x {s[1]:g} mm" for s, n in spacings.most_common(_MAX_LISTED))
         raise IngestError(
             "mixed_pixel_spacing",
             f"Series {uid} mixes pixel spacings ({listed}). A volume needs one spacing: upload the "
@@ -500,9 +487,7 @@ def _check_decoders(series: SeriesInfo, syntaxes: Iterable[str]) -> None:
             )
 
 
-def plan_series(
-    series: SeriesInfo, *, min_slices: int, max_tilt_fraction: float, max_volume_bytes: int
-) -> SeriesPlan:
+def plan_series(series: SeriesInfo, *, min_slices: int, max_tilt_fraction: float, max_volume_bytes: int) -> SeriesPlan:
     """Validate a series' geometry and decide how it is stored. Raises IngestError."""
     frames = list(series.frames)
     uid = series.uid
@@ -683,9 +668,7 @@ def _decode_single(frame: FrameHeader) -> np.ndarray:
         dtype = np.dtype(f"<{'i' if frame.signed else 'u'}{frame.bits_allocated // 8}")
         expected = frame.rows * frame.columns
         if frame.pixel_offset is not None:
-            data = _read_native_pixels(
-                frame.path, frame.pixel_offset, frame.transfer_syntax, expected * dtype.itemsize
-            )
+            data = _read_native_pixels(frame.path, frame.pixel_offset, frame.transfer_syntax, expected * dtype.itemsize)
             if data is not None:
                 return np.frombuffer(data, dtype=dtype, count=expected).reshape(frame.rows, frame.columns)
         ds = pydicom.dcmread(frame.path)
@@ -720,9 +703,7 @@ def _read_native_pixels(path: Path, offset: int, transfer_syntax: str, nbytes: i
     return data if len(data) == nbytes else None
 
 
-def _bounded_map(
-    pool: ThreadPoolExecutor, fn: Callable[[Any], Any], items: list[Any], window: int
-) -> Iterator[Any]:
+def _bounded_map(pool: ThreadPoolExecutor, fn: Callable[[Any], Any], items: list[Any], window: int) -> Iterator[Any]:
     """``pool.map`` that keeps at most ``window`` results in flight (bounded memory)."""
     pending: list[Future[Any]] = []
     it = iter(items)
@@ -790,8 +771,7 @@ def _decode_error(series_uid: str, name: str, exc: BaseException) -> IngestError
     if "missing" in text.lower() and ("plugin" in text.lower() or "dependenc" in text.lower()):
         return IngestError(
             "missing_decoder",
-            f"Series {series_uid}: {name} cannot be decoded because a decoder package is missing: "
-            f"{text[:400]}",
+            f"Series {series_uid}: {name} cannot be decoded because a decoder package is missing: {text[:400]}",
         )
     return IngestError(
         "corrupt_pixel_data",

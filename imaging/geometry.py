@@ -84,9 +84,7 @@ class ImageGrid:
     def corner_points(self) -> np.ndarray:
         """The 8 corner voxel centres in world coordinates."""
         nx, ny, nz = self.dimensions
-        corners = np.array(
-            [[i, j, k] for k in (0, nz - 1) for j in (0, ny - 1) for i in (0, nx - 1)], dtype=np.float64
-        )
+        corners = np.array([[i, j, k] for k in (0, nz - 1) for j in (0, ny - 1) for i in (0, nx - 1)], dtype=np.float64)
         return self.index_to_world(corners)
 
     def bounds(self, *, half_voxel: bool = False) -> tuple[float, float, float, float, float, float]:

@@ -101,9 +101,7 @@ class _Painter:
         xs = self.origin[0] + self.spacing[0] * np.arange(box[2].start, box[2].stop)
         return zs[:, None, None], ys[None, :, None], xs[None, None, :]
 
-    def ellipsoid(
-        self, value: int, center: Sequence[float], radii: Sequence[float], within: int | None = None
-    ) -> None:
+    def ellipsoid(self, value: int, center: Sequence[float], radii: Sequence[float], within: int | None = None) -> None:
         c, r = np.asarray(center, float), np.asarray(radii, float)
         box = self._box(c - r, c + r)
         if box is None:
@@ -144,9 +142,7 @@ class _Painter:
     ) -> None:
         self.tube(value, [(*center_xy, z_range[0]), (*center_xy, z_range[1])], radius, within)
 
-    def _set(
-        self, box: tuple[slice, slice, slice], inside: np.ndarray, value: int, within: int | None
-    ) -> None:
+    def _set(self, box: tuple[slice, slice, slice], inside: np.ndarray, value: int, within: int | None) -> None:
         region = self.classes[box]
         if within is not None:
             inside = inside & (region == within)

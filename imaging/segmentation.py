@@ -232,9 +232,7 @@ def _place_frames(
         plans.append((number, np.rint(origin[:3]).astype(int), *axes[key]))
 
     try:
-        _write_frames(
-            path, iter_pixels(path), plans, out, seg_type, threshold, dtype, src_counts, placed_counts
-        )
+        _write_frames(path, iter_pixels(path), plans, out, seg_type, threshold, dtype, src_counts, placed_counts)
     except IngestError:
         raise
     except Exception as exc:  # noqa: BLE001 - truncated or undecodable pixel data
@@ -344,9 +342,7 @@ def _seg_via_highdicom(
     array = np.asarray(volume.array)
     if array.ndim == 4:  # a channel axis of length one
         array = array[..., 0]
-    return resample_labels(
-        array, np.asarray(volume.affine, dtype=np.float64), grid, names=names, source=path.name
-    )
+    return resample_labels(array, np.asarray(volume.affine, dtype=np.float64), grid, names=names, source=path.name)
 
 
 # --------------------------------------------------------------------------------------- NIfTI
@@ -377,8 +373,7 @@ def _load_nifti(path: Path, *, grid: ImageGrid, labels: Mapping[int, str] | None
     except Exception as exc:  # noqa: BLE001 - bad bytes, truncated gzip, wrong header
         raise IngestError(
             "segmentation_unreadable",
-            f"Segmentation {path.name!r} is not a readable NIfTI file ({type(exc).__name__}: "
-            f"{str(exc)[:200]}).",
+            f"Segmentation {path.name!r} is not a readable NIfTI file ({type(exc).__name__}: {str(exc)[:200]}).",
         ) from exc
     while data.ndim > 3 and data.shape[-1] == 1:
         data = data[..., 0]
@@ -448,8 +443,7 @@ def resample_labels(
     src_counts = _count_labels(src, max_label)
     dominant = np.argmax(np.abs(rot), axis=1)  # for each src axis, the target axis it follows
     separable = len(set(dominant.tolist())) == 3 and all(
-        np.all(np.abs(np.delete(rot[a], dominant[a])) <= _AXIS_TOL * np.abs(rot[a, dominant[a]]))
-        for a in range(3)
+        np.all(np.abs(np.delete(rot[a], dominant[a])) <= _AXIS_TOL * np.abs(rot[a, dominant[a]])) for a in range(3)
     )
     same_grid = (
         separable
@@ -490,10 +484,7 @@ def resample_labels(
             if all(isinstance(s, slice) for s in src_sel):
                 out[tuple(tgt_sel)] = src_p[tuple(src_sel)]
             else:
-                ix = [
-                    s if isinstance(s, np.ndarray) else np.arange(src_p.shape[b])[s]
-                    for b, s in enumerate(src_sel)
-                ]
+                ix = [s if isinstance(s, np.ndarray) else np.arange(src_p.shape[b])[s] for b, s in enumerate(src_sel)]
                 out[tuple(tgt_sel)] = src_p[np.ix_(*ix)]
     else:
         zz = np.arange(grid.shape[0], dtype=np.float64)
@@ -504,8 +495,7 @@ def resample_labels(
         )
         for z in range(len(zz)):
             coords = [
-                np.rint(rot[a, 0] * z + rot[a, 1] * yy + rot[a, 2] * xx + shift[a]).astype(np.int64)
-                for a in range(3)
+                np.rint(rot[a, 0] * z + rot[a, 1] * yy + rot[a, 2] * xx + shift[a]).astype(np.int64) for a in range(3)
             ]
             valid = np.ones(yy.shape, dtype=bool)
             for a in range(3):

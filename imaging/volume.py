@@ -190,9 +190,7 @@ def window_to_uint8(image: np.ndarray, *, center: float = 40.0, width: float = 4
     return np.clip(scaled, 0, 255).astype(np.uint8)
 
 
-def write_preview(
-    path: Path, array: np.ndarray, *, center: float = 40.0, width: float = 400.0
-) -> tuple[int, int]:
+def write_preview(path: Path, array: np.ndarray, *, center: float = 40.0, width: float = 400.0) -> tuple[int, int]:
     """Save the middle slice (along the stored z axis) as a windowed greyscale PNG.
 
     For an identity-direction volume row 0 is the most anterior row and column 0 the patient's

@@ -27,6 +27,4 @@ def small_phantom(tmp_path_factory: pytest.TempPathFactory) -> PhantomFiles:
 
 @pytest.fixture(scope="session")
 def small_phantom_nifti(tmp_path_factory: pytest.TempPathFactory) -> PhantomFiles:
-    return write_phantom(
-        tmp_path_factory.mktemp("phantom-nifti"), size="small", seed=0, segmentation_format="nifti"
-    )
+    return write_phantom(tmp_path_factory.mktemp("phantom-nifti"), size="small", seed=0, segmentation_format="nifti")

@@ -33,12 +33,7 @@ def acquisition_world(
     """DICOM's own placement of pixel (column i, row j) of slice k of a regular stack."""
     row_v, col_v = np.asarray(row, float), np.asarray(col, float)
     normal = np.cross(row_v, col_v)
-    return (
-        np.asarray(origin, float)
-        + i * pixel_spacing[1] * row_v
-        + j * pixel_spacing[0] * col_v
-        + k * step * normal
-    )
+    return np.asarray(origin, float) + i * pixel_spacing[1] * row_v + j * pixel_spacing[0] * col_v + k * step * normal
 
 
 def read_vti(path: Path) -> tuple[vtkImageData, np.ndarray]:

@@ -104,9 +104,7 @@ def _ball(grid_shape: tuple[int, int, int], center: tuple[float, float, float], 
     ],
 )
 def test_meshes_follow_the_grid_transform(tmp_path: Path, direction: tuple[float, ...]) -> None:
-    grid = ImageGrid(
-        dimensions=(30, 24, 20), spacing=(0.8, 0.9, 1.5), origin=(-12.0, 30.0, 100.0), direction=direction
-    )  # type: ignore[arg-type]
+    grid = ImageGrid(dimensions=(30, 24, 20), spacing=(0.8, 0.9, 1.5), origin=(-12.0, 30.0, 100.0), direction=direction)  # type: ignore[arg-type]
     labels = _ball(grid.shape, (9.0, 11.0, 14.0), 6.0)
     labels[labels == 0] = 0
     ((mesh,),) = (build_meshes(labels, grid, {1: "tumour"}, tmp_path),)

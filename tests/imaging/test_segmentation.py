@@ -35,9 +35,7 @@ def test_dicom_seg_matches_the_phantom_labels(small_phantom: PhantomFiles) -> No
 
 def test_nifti_matches_the_phantom_labels(small_phantom_nifti: PhantomFiles) -> None:
     grid, _ = _grid_of(small_phantom_nifti.series_dir)
-    label_map = load_segmentation(
-        small_phantom_nifti.segmentation_path, grid=grid, frame_of_reference_uid=None
-    )
+    label_map = load_segmentation(small_phantom_nifti.segmentation_path, grid=grid, frame_of_reference_uid=None)
     _, expected, _, _ = build_phantom("small")
     np.testing.assert_array_equal(label_map.array, expected)
     assert label_map.names == small_phantom_nifti.labels  # from the .labels.json sidecar
@@ -88,9 +86,7 @@ def test_nifti_in_another_orientation_is_resampled_exactly(tmp_path: Path) -> No
     lps_affine = np.array([[0.0, -1.0, 0.0, x_last], [1.5, 0.0, 0.0, oy], [0.0, 0.0, 2.0, oz], [0, 0, 0, 1]])
     ras_affine = np.diag([-1.0, -1.0, 1.0, 1.0]) @ lps_affine
     nib.save(nib.Nifti1Image(np.ascontiguousarray(data), ras_affine), tmp_path / "odd.nii")
-    label_map = load_segmentation(
-        tmp_path / "odd.nii", grid=grid, frame_of_reference_uid=None, labels={1: "a"}
-    )
+    label_map = load_segmentation(tmp_path / "odd.nii", grid=grid, frame_of_reference_uid=None, labels={1: "a"})
     np.testing.assert_array_equal(label_map.array, labels)
     assert label_map.names == {1: "a", 2: "label 2"}
     assert label_map.metadata["labels_without_name"] == [2]

@@ -35,9 +35,7 @@ def test_vti_float32_and_direction(tmp_path: Path) -> None:
     array = np.linspace(-5.5, 7.25, 60, dtype=np.float32).reshape(3, 4, 5)
     c, s = math.cos(0.3), math.sin(0.3)
     direction = (c, -s, 0.0, s, c, 0.0, 0.0, 0.0, 1.0)
-    grid = ImageGrid(
-        dimensions=(5, 4, 3), spacing=(1.0, 1.0, 2.0), origin=(1.0, 2.0, 3.0), direction=direction
-    )
+    grid = ImageGrid(dimensions=(5, 4, 3), spacing=(1.0, 1.0, 2.0), origin=(1.0, 2.0, 3.0), direction=direction)
     write_vti(tmp_path / "f.vti", array, grid)
     image, values = read_vti(tmp_path / "f.vti")
     np.testing.assert_array_equal(values, array)
@@ -85,9 +83,7 @@ def test_every_voxel_lands_where_dicom_puts_it(tmp_path: Path, name: str) -> Non
     if aligned:  # stored so that the direction is the identity: vtk.js reads it right
         assert result.metadata["direction"] == [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
     matrix = image.GetDirectionMatrix()
-    assert [matrix.GetElement(r, k) for r in range(3) for k in range(3)] == pytest.approx(
-        result.metadata["direction"]
-    )
+    assert [matrix.GetElement(r, k) for r in range(3) for k in range(3)] == pytest.approx(result.metadata["direction"])
     transposed = np.asarray(result.metadata["direction"]).reshape(3, 3).T.ravel()
     assert result.metadata["direction_vtkjs"] == pytest.approx(transposed.tolist())
     nz, ny, nx = values.shape
@@ -101,10 +97,7 @@ def test_every_voxel_lands_where_dicom_puts_it(tmp_path: Path, name: str) -> Non
                 np.testing.assert_allclose(world, expected, atol=1e-4)
     bounds = result.metadata["bounds"]
     corners = [
-        acquisition_world(origin, row, col, spacing, step, k, j, i)
-        for k in (0, 4)
-        for j in (0, 3)
-        for i in (0, 2)
+        acquisition_world(origin, row, col, spacing, step, k, j, i) for k in (0, 4) for j in (0, 3) for i in (0, 2)
     ]
     assert bounds == pytest.approx(
         [
