@@ -70,3 +70,8 @@ terraform-check:
 
 clean:
 	rm -rf $(VENV) .venv-checkov var .pytest_cache .ruff_cache staticfiles
+
+## make bench-api: the API benchmark (benchmarks/api.py; needs PostgreSQL, and wrk for best figures).
+.PHONY: bench-api
+bench-api: install-test
+	$(BIN)/python benchmarks/api.py

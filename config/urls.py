@@ -1,4 +1,7 @@
-"""Top-level URLs: the admin, the versioned API, locally signed files and the health check."""
+"""Top-level URLs: the admin, the versioned API, locally signed files and the health check.
+
+The error handlers answer JSON under /api/ and Django's usual pages elsewhere (hpb.api.errors).
+"""
 
 from django.contrib import admin
 from django.urls import include, path
@@ -12,9 +15,14 @@ admin.site.index_title = "Curation"
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/v1/", include("hpb.api.urls")),
     path("healthz", hpb_views.healthz, name="healthz"),
-    path("api/v1/", include("imaging.api_urls")),
     # Local stand-in for S3 presigned POSTs (filesystem uploads storage only).
     path("uploads/direct", imaging_views.direct_upload_view, name="imaging-direct-upload"),
     path("", include("hpb.urls")),
 ]
+
+handler400 = "hpb.api.errors.handler400"
+handler403 = "hpb.api.errors.handler403"
+handler404 = "hpb.api.errors.handler404"
+handler500 = "hpb.api.errors.handler500"

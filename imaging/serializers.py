@@ -44,6 +44,25 @@ class UploadRequestSerializer(serializers.Serializer):
         except InvalidLabelsError as exc:
             raise serializers.ValidationError(str(exc)) from None
 
+    def run_validation(self, data=serializers.empty):
+        """Errors as `{field: [messages]}` (the API's documented error body), nested ones spelled out:
+        `{"files": ["files[2].size: The file is larger than ..."]}` rather than lists of dicts."""
+        try:
+            return super().run_validation(data)
+        except serializers.ValidationError as exc:
+            detail = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+            raise serializers.ValidationError({k: _flat_messages(v, k) for k, v in detail.items()}) from None
+
+
+def _flat_messages(errors: object, path: str) -> list[str]:
+    if isinstance(errors, dict):
+        return [message for key, value in errors.items() for message in _flat_messages(value, _child_path(path, key))]
+    if isinstance(errors, list):
+        if all(not isinstance(e, dict | list) for e in errors):
+            return [f"{path}: {e}" if "." in path or "[" in path else str(e) for e in errors]
+        return [m for index, e in enumerate(errors) for m in _flat_messages(e, f"{path}[{index}]")]
+    return [f"{path}: {errors}" if "." in path or "[" in path else str(errors)]
+
 
 class UploadFormSerializer(serializers.Serializer):
     name = serializers.CharField(help_text="The announced file this form is for.")
@@ -115,3 +134,9 @@ class UploadResponseSerializer(serializers.Serializer):
     uploads = UploadFormSerializer(many=True)
     complete_url = serializers.CharField(help_text="POST here once every file is uploaded to start the job.")
     job_url = serializers.CharField(help_text="GET the job's status, progress and error here.")
+
+
+def _child_path(path: str, key: object) -> str:
+    if key == "non_field_errors":
+        return path
+    return f"{path}[{key}]" if str(key).isdigit() else f"{path}.{key}"

@@ -20,6 +20,8 @@ from rest_framework.views import APIView
 
 from cases.models import Case
 from hpb import storage
+from hpb.api.errors import error_body
+from hpb.api.schema import ErrorSerializer
 from imaging.models import IngestJob
 from imaging.serializers import IngestJobSerializer, UploadRequestSerializer, UploadResponseSerializer
 from imaging.services import direct_upload, keys
@@ -41,7 +43,7 @@ class CaseImagingUploadView(APIView):
         operation_id="case_imaging_upload_create",
         tags=["imaging"],
         request=UploadRequestSerializer,
-        responses={201: UploadResponseSerializer, 400: OpenApiResponse(description="Invalid announcement.")},
+        responses={201: UploadResponseSerializer},
         summary="Start a DICOM upload for a case",
         description=(
             "Creates an ingest job waiting for its files and returns, for every announced file, a form to "
@@ -86,11 +88,9 @@ class CaseImagingUploadView(APIView):
             "job": job,
             "uploads": forms,
             "complete_url": request.build_absolute_uri(
-                reverse(
-                    "imaging-api:case-imaging-upload-complete", kwargs={"case_id": case.pk, "upload_id": job.upload_id}
-                )
+                reverse("api:case-imaging-upload-complete", kwargs={"case_id": case.pk, "upload_id": job.upload_id})
             ),
-            "job_url": request.build_absolute_uri(reverse("imaging-api:ingest-job-detail", kwargs={"pk": job.pk})),
+            "job_url": request.build_absolute_uri(reverse("api:ingest-job-detail", kwargs={"job_id": job.pk})),
         }
         return Response(UploadResponseSerializer(payload).data, status=status.HTTP_201_CREATED)
 
@@ -107,7 +107,9 @@ class CompleteUploadView(APIView):
         responses={
             202: IngestJobSerializer,
             200: IngestJobSerializer,
-            409: OpenApiResponse(description="Some announced files have not arrived."),
+            409: OpenApiResponse(
+                ErrorSerializer, description="Some announced files have not arrived (code upload_incomplete)."
+            ),
         },
         summary="Start the ingest job of a finished upload",
         description="202 when this call started the job, 200 when it had been started already.",
@@ -117,7 +119,7 @@ class CompleteUploadView(APIView):
         try:
             job, started = complete_api_upload(job=job)
         except UploadIncompleteError as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+            return Response(error_body(str(exc), "upload_incomplete"), status=status.HTTP_409_CONFLICT)
         return Response(
             IngestJobSerializer(job).data, status=status.HTTP_202_ACCEPTED if started else status.HTTP_200_OK
         )
@@ -134,13 +136,13 @@ class IngestJobDetailView(APIView):
         responses={200: IngestJobSerializer},
         summary="Follow an ingest job",
     )
-    def get(self, request: Request, pk: int) -> Response:
-        job = get_object_or_404(IngestJob.objects.select_related("case"), pk=pk)
+    def get(self, request: Request, job_id: int) -> Response:
+        job = get_object_or_404(IngestJob.objects.select_related("case"), pk=job_id)
         return Response(IngestJobSerializer(job).data)
 
 
-def _refuse(status_code: int, message: str) -> JsonResponse:
-    return JsonResponse({"detail": message}, status=status_code)
+def _refuse(status_code: int, message: str, code: str) -> JsonResponse:
+    return JsonResponse(error_body(message, code), status=status_code)
 
 
 @csrf_exempt
@@ -151,7 +153,7 @@ def direct_upload_view(request: HttpRequest) -> HttpResponse:
     Used only when the uploads storage is the filesystem (`make run`); with S3 clients post to S3.
     """
     if storage.is_s3(UPLOADS):
-        return _refuse(404, "Uploads go straight to S3 here; use the form the API returned.")
+        return _refuse(404, "Uploads go straight to S3 here; use the form the API returned.", "not_found")
     key = request.POST.get("key", "")
     if not direct_upload.verify_form(
         key=key,
@@ -159,13 +161,15 @@ def direct_upload_view(request: HttpRequest) -> HttpResponse:
         max_bytes=request.POST.get("max_bytes", ""),
         signature=request.POST.get("signature", ""),
     ):
-        return _refuse(403, "This upload form is invalid or has expired; ask the API for a new one.")
+        return _refuse(403, "This upload form is invalid or has expired; ask the API for a new one.", "form_invalid")
     if keys.parse_upload_key(key) is None:
-        return _refuse(400, "The form names a key outside the uploads area.")
+        return _refuse(400, "The form names a key outside the uploads area.", "invalid")
     upload = request.FILES.get("file")
     if upload is None:
-        return _refuse(400, "Send the file in the multipart field `file`, after the form's fields.")
+        return _refuse(400, "Send the file in the multipart field `file`, after the form's fields.", "file_missing")
     if upload.size > int(request.POST["max_bytes"]):
-        return _refuse(413, f"The file is larger than this form allows ({int(request.POST['max_bytes']):,} bytes).")
+        return _refuse(
+            413, f"The file is larger than this form allows ({int(request.POST['max_bytes']):,} bytes).", "too_large"
+        )
     storage.save(UPLOADS, key, upload)
     return HttpResponse(status=204)

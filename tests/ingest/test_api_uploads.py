@@ -65,7 +65,8 @@ def test_job_status_needs_a_staff_member(api_client, user_client, case):
 def test_a_bad_announcement_is_refused_with_a_json_reason(staff_client, case, body, field):
     response = staff_client.post(uploads_url(case.pk), body, format="json")
     assert response.status_code == 400
-    assert field in response.json()
+    assert response.json()["code"] == "invalid"
+    assert field in response.json()["errors"]
     assert not IngestJob.objects.exists()
 
 
@@ -97,6 +98,7 @@ def test_the_whole_flow_on_the_filesystem(staff_client, case, phantom, phantom_z
     # Nothing arrived yet: complete says what is missing.
     early = staff_client.post(body["complete_url"])
     assert early.status_code == 409
+    assert early.json()["code"] == "upload_incomplete"
     assert phantom_zip.name in early.json()["detail"]
 
     assert post_form(body["uploads"][0], phantom_zip.name, phantom_zip.read_bytes()).status_code == 204
@@ -201,4 +203,44 @@ def test_the_endpoints_are_in_the_openapi_schema():
     paths = SchemaGenerator().get_schema(request=None, public=True)["paths"]
     assert "post" in paths["/api/v1/cases/{case_id}/imaging/uploads"]
     assert "post" in paths["/api/v1/cases/{case_id}/imaging/uploads/{upload_id}/complete"]
-    assert "get" in paths["/api/v1/ingest-jobs/{id}"]
+    assert "get" in paths["/api/v1/ingest-jobs/{job_id}"]
+
+
+def test_the_responses_match_the_openapi_schema(staff_client, case, phantom_zip, django_capture_on_commit_callbacks):
+    """Real responses validate against the published schema, made strict (no undocumented field)."""
+    import copy
+
+    from drf_spectacular.generators import SchemaGenerator
+    from openapi_core import OpenAPI
+    from openapi_core.contrib.django import DjangoOpenAPIRequest, DjangoOpenAPIResponse
+
+    def strict(node):
+        if isinstance(node, dict):
+            node = {k: strict(v) for k, v in node.items()}
+            if node.get("type") == "object" and "properties" in node and "additionalProperties" not in node:
+                node["additionalProperties"] = False
+            return node
+        return [strict(v) for v in node] if isinstance(node, list) else node
+
+    openapi = OpenAPI.from_dict(strict(copy.deepcopy(SchemaGenerator().get_schema(request=None, public=True))))
+
+    def check(response, status):
+        assert response.status_code == status, response.content
+        request = DjangoOpenAPIRequest(response.wsgi_request)
+        openapi.validate_response(request, DjangoOpenAPIResponse(response))
+
+    created = announce(staff_client, case, [(phantom_zip.name, phantom_zip.stat().st_size)], labels={"1": "liver"})
+    check(created, 201)
+    body = created.json()
+    check(staff_client.post(body["complete_url"]), 409)
+    check(staff_client.post(uploads_url(case.pk), {"files": []}, format="json"), 400)
+    too_big = {"files": [{"name": "a.dcm"}, {"name": "b.dcm", "size": 10 * 1024**4}]}
+    refused = staff_client.post(uploads_url(case.pk), too_big, format="json")
+    check(refused, 400)
+    assert refused.json()["errors"]["files"][0].startswith("files[1].size: The file is larger than the upload limit")
+    assert post_form(body["uploads"][0], phantom_zip.name, phantom_zip.read_bytes()).status_code == 204
+    with django_capture_on_commit_callbacks(execute=True):
+        check(staff_client.post(body["complete_url"]), 202)
+    check(staff_client.post(body["complete_url"]), 200)
+    check(staff_client.get(body["job_url"]), 200)
+    check(staff_client.get("/api/v1/ingest-jobs/999999"), 404)

@@ -1,0 +1,534 @@
+"""Throughput and latency of the case list and detail, next to the framework's floor.
+
+What it does, in order:
+
+1. Creates a PostgreSQL database of its own (`hpb_bench` on 127.0.0.1:5432 unless `--database-url`
+   says otherwise; dropped at the end unless `--keep-db`), migrates it and bulk-loads `--cases`
+   cases (default 10,000), each with 4 documents, 1 imaging study and 6 structures, plus a user and
+   an API token.
+2. Serves the project with gunicorn (2 sync workers, the image's `gunicorn.conf.py` with its access
+   log, written to a file) under `benchmarks.api_settings`: the production settings (DEBUG off,
+   persistent database connections; TLS to the database and the HTTPS redirect switched off, as
+   the load balancer and RDS are not there) plus the benchmark's own URLconf, which adds the floor
+   views (`benchmarks/api_urls.py`); no deployment can reach them.
+3. Drives the load from a separate process with **wrk** (the Debian package `wrk`; a Lua script picks
+   the detail ids at random and reports p50/p95). Without wrk on PATH it falls back to a Python
+   client: one process per connection, each a plain `http.client` loop (gunicorn's sync workers
+   close every connection, so neither client can keep it alive).
+4. Measures requests per second and p50/p95 latency, all with `Authorization: Token`, for:
+   - `floor`: a DRF view with the API's authentication and permission returning `{"ok": true}`;
+   - `list`: `GET /api/v1/cases?limit=25` (first page, X-Total-Count included);
+   - `detail`: `GET /api/v1/cases/{random id}` (4 documents, 1 study, 6 structures, 11 signed URLs);
+   - `django`: a plain Django JsonResponse without authentication, printed for context only.
+   Each endpoint is measured `--rounds` times, interleaved, so a burst of load from elsewhere on the
+   machine skews one round rather than one endpoint. It prints the median round's figures and the
+   median of the per-round throughput ratios to the floor (the target is >= 0.40).
+
+Storage: `--storage filesystem` (default) signs local links with an HMAC; `--storage s3` stores
+`s3://` references and presigns them with boto3 (no network involved: presigning is local).
+
+Run (PostgreSQL on 127.0.0.1:5432 with trust auth, wrk installed):
+
+    /work/venv/bin/python benchmarks/api.py                   # 10,000 cases, 3 rounds of 10 s
+    /work/venv/bin/python benchmarks/api.py --storage s3 --rounds 5 --duration 15
+
+Nothing here asserts a time: it prints figures and ratios measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/hpb_bench"
+STRUCTURE_NAMES = ("liver", "tumour", "portal vein", "hepatic veins", "pancreas", "bile ducts")
+
+WRK_SCRIPT = """
+local ids_max = tonumber(os.getenv("BENCH_MAX_ID") or "0")
+local ids_min = tonumber(os.getenv("BENCH_MIN_ID") or "0")
+local token = os.getenv("BENCH_TOKEN")
+local path = os.getenv("BENCH_PATH")
+math.randomseed(os.time())
+request = function()
+  local p = path
+  if ids_max > 0 then p = path .. math.random(ids_min, ids_max) end
+  return wrk.format("GET", p, {["Authorization"] = "Token " .. token})
+end
+done = function(summary, latency, requests)
+  io.write(string.format("BENCH p50_us=%d p95_us=%d requests=%d errors_status=%d errors_other=%d duration_us=%d\\n",
+    latency:percentile(50), latency:percentile(95), summary.requests, summary.errors.status,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    summary.duration))
+end
+"""
+
+
+@dataclass
+class Result:
+    name: str
+    rps: float
+    p50_ms: float
+    p95_ms: float
+
+
+# --- Database and data -----------------------------------------------------------------------------
+def _admin_dsn(database_url: str) -> tuple[str, str]:
+    parsed = urlparse(database_url)
+    name = parsed.path.lstrip("/")
+    if not re.fullmatch(r"[a-z_][a-z0-9_]*", name):
+        raise SystemExit(f"Refusing an unusual benchmark database name: {name!r}")
+    return parsed._replace(path="/postgres").geturl(), name
+
+
+def recreate_database(database_url: str) -> None:
+    import psycopg
+
+    admin_url, name = _admin_dsn(database_url)
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def drop_database(database_url: str) -> None:
+    import psycopg
+
+    admin_url, name = _admin_dsn(database_url)
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def server_environment(args: argparse.Namespace, storage_root: Path) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "benchmarks.api_settings",
+        "DATABASE_URL": args.database_url,
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "STORAGE_ROOT": str(storage_root),
+        "PUBLIC_BASE_URL": f"http://127.0.0.1:{args.port}",
+        "FEATURE_FLAG_LIGHTWEIGHT_MODE": "false",
+        "LOG_LEVEL": "WARNING",
+        # Production settings expect TLS to the database and in front of gunicorn (the load balancer);
+        # the benchmark talks plain HTTP to a local server and a local PostgreSQL.
+        "DATABASE_SSLMODE": "disable",
+        "DJANGO_SECURE_SSL_REDIRECT": "false",
+        "PYTHONPATH": str(REPO),
+    }
+    for name in ("S3_DOCUMENTS_BUCKET", "S3_ASSETS_BUCKET", "S3_UPLOADS_BUCKET", "AWS_S3_ENDPOINT_URL"):
+        env.pop(name, None)
+    if args.storage == "s3":
+        env.update(
+            {
+                "S3_DOCUMENTS_BUCKET": "hpb-bench-documents",
+                "S3_ASSETS_BUCKET": "hpb-bench-assets",
+                "S3_UPLOADS_BUCKET": "hpb-bench-uploads",
+                # Presigning is local computation; these credentials never reach a server.
+                "AWS_ACCESS_KEY_ID": "benchmark",
+                "AWS_SECRET_ACCESS_KEY": "benchmark",
+                "AWS_REGION": "us-east-1",
+            }
+        )
+    return env
+
+
+def load_data(n_cases: int) -> dict[str, object]:
+    """Migrate and bulk-load the benchmark data in this process; returns the token and the id range."""
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+    from django.db import connection, transaction
+    from rest_framework.authtoken.models import Token
+
+    from cases.models import Case, Document, Patient
+    from hpb import storage
+    from imaging.models import CaseStructure, ImagingStudy
+
+    call_command("migrate", verbosity=0, interactive=False)
+    batch = 2000
+    started = time.monotonic()
+    with transaction.atomic():
+        patients = Patient.objects.bulk_create(
+            [
+                Patient(
+                    mrn=f"BENCH-{i:07d}",
+                    first_name=f"First{i}",
+                    last_name=f"Last{i}",
+                    date_of_birth=f"19{40 + i % 50:02d}-0{1 + i % 9}-1{i % 9}",
+                    sex=("female", "male")[i % 2],
+                )
+                for i in range(n_cases)
+            ],
+            batch_size=batch,
+        )
+        cases = Case.objects.bulk_create(
+            [
+                Case(
+                    patient=patient,
+                    slug=f"bench-case-{i}",
+                    title=f"Benchmark HPB case {i}",
+                    focus=("Right hepatectomy", "Whipple", "Hilar resection")[i % 3],
+                    specialty="HPB",
+                    clinical_summary=f"Synthetic case {i} for the API benchmark. " * 4,
+                    tags=["liver", "benchmark", f"group-{i % 10}"],
+                    status=Case.Status.PUBLISHED,
+                    lightweight=i % 2 == 0,
+                )
+                for i, patient in enumerate(patients)
+            ],
+            batch_size=batch,
+        )
+        documents = Document.objects.bulk_create(
+            [
+                Document(
+                    slug=f"bench-doc-{case.pk}-{j}",
+                    title=f"Report {j} of case {case.pk}",
+                    summary="A synthetic report.",
+                    mime_type="application/pdf",
+                    storage_uri=storage.reference_for("documents", f"cases/{case.pk}/report-{j}.pdf"),
+                    metadata={"pages": j + 1, "language": "en"},
+                    full_text="Synthetic report text. " * 50,
+                )
+                for case in cases
+                for j in range(4)
+            ],
+            batch_size=batch,
+        )
+        through = Document.cases.through
+        through.objects.bulk_create(
+            [through(document_id=doc.pk, case_id=cases[k // 4].pk) for k, doc in enumerate(documents)],
+            batch_size=batch * 4,
+        )
+        studies = ImagingStudy.objects.bulk_create(
+            [
+                ImagingStudy(
+                    case=case,
+                    label="Portal venous phase CT",
+                    modality="CT",
+                    volume_uri=storage.reference_for("assets", f"cases/{case.pk}/studies/1/volume.vti"),
+                    preview_uri=storage.reference_for("assets", f"cases/{case.pk}/studies/1/preview.png"),
+                    format="vti",
+                    metadata={
+                        "dimensions": [512, 512, 120],
+                        "spacing": [0.78, 0.78, 2.5],
+                        "origin": [0.0, 0.0, 0.0],
+                        "direction": [1, 0, 0, 0, 1, 0, 0, 0, 1],
+                        "scalar_range": [-1024, 3071],
+                        "units": "HU",
+                    },
+                )
+                for case in cases
+            ],
+            batch_size=batch,
+        )
+        CaseStructure.objects.bulk_create(
+            [
+                CaseStructure(
+                    case_id=study.case_id,
+                    imaging_study=study,
+                    name=name,
+                    color_hex="#A0522D",
+                    mesh_uri=storage.reference_for("assets", f"cases/{study.case_id}/structures/{k}.vtp"),
+                    metadata={"label": k + 1, "volume_ml": 100.0 + k, "points": 20000, "cells": 40000},
+                )
+                for study in studies
+                for k, name in enumerate(STRUCTURE_NAMES)
+            ],
+            batch_size=batch * 3,
+        )
+        user = get_user_model().objects.create_user("bench", password=secrets.token_urlsafe(16))
+        token = Token.objects.create(user=user)
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE")
+    print(
+        f"Loaded {len(cases)} cases, {len(documents)} documents, {len(studies)} studies, "
+        f"{len(studies) * len(STRUCTURE_NAMES)} structures in {time.monotonic() - started:.1f} s."
+    )
+    ids = [case.pk for case in cases]
+    return {"token": token.key, "min_id": min(ids), "max_id": max(ids)}
+
+
+# --- Server ---------------------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_gunicorn(env: dict[str, str], port: int, workers: int, log_path: Path) -> subprocess.Popen:
+    """gunicorn with the image's gunicorn.conf.py (access log included), its output sent to a file."""
+    log = open(log_path, "ab")  # noqa: SIM115 - handed to the child, closed with this process
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "config.wsgi:application",
+            "--config",
+            str(REPO / "gunicorn.conf.py"),
+            "--workers",
+            str(workers),
+            "--worker-class",
+            "sync",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit("gunicorn exited during start-up.")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as response:  # noqa: S310
+                if response.status == 200:
+                    return process
+        except OSError:
+            time.sleep(0.2)
+    stop(process)
+    raise SystemExit("gunicorn did not answer /healthz within 30 s.")
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def check_endpoint(base: str, path: str, token: str | None) -> dict | list:
+    request = urllib.request.Request(base + path)  # noqa: S310
+    if token:
+        request.add_header("Authorization", f"Token {token}")
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        if response.status != 200:
+            raise SystemExit(f"{path} answered {response.status}")
+        return json.loads(response.read())
+
+
+# --- Load generators ------------------------------------------------------------------------------
+def run_wrk(base: str, path: str, *, token: str, ids: tuple[int, int] | None, args: argparse.Namespace, duration: int):
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(WRK_SCRIPT)
+    env = {**os.environ, "BENCH_TOKEN": token, "BENCH_PATH": path}
+    if ids:
+        env.update({"BENCH_MIN_ID": str(ids[0]), "BENCH_MAX_ID": str(ids[1])})
+    try:
+        output = subprocess.run(
+            [
+                "wrk",
+                "-t",
+                str(args.threads),
+                "-c",
+                str(args.connections),
+                "-d",
+                f"{duration}s",
+                "-s",
+                script.name,
+                base,
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    finally:
+        os.unlink(script.name)
+    match = re.search(
+        r"BENCH p50_us=(\d+) p95_us=(\d+) requests=(\d+) errors_status=(\d+) errors_other=(\d+) duration_us=(\d+)",
+        output,
+    )
+    if not match:
+        raise SystemExit(f"Could not read wrk's output:\n{output}")
+    p50, p95, requests, bad_status, other, duration_us = map(int, match.groups())
+    if bad_status:
+        raise SystemExit(f"{path}: {bad_status} responses were not 2xx/3xx; the benchmark is invalid.\n{output}")
+    if other > requests * 0.01:
+        raise SystemExit(f"{path}: {other} socket errors out of {requests} requests.\n{output}")
+    return requests / (duration_us / 1e6), p50 / 1000, p95 / 1000
+
+
+def _python_client_worker(base: str, path: str, token: str, ids: tuple[int, int] | None, until: float, queue) -> None:
+    import http.client
+    import random
+
+    host = urlparse(base)
+    latencies = []
+    errors = 0
+    while time.monotonic() < until:
+        target = path + (str(random.randint(*ids)) if ids else "")
+        started = time.perf_counter()
+        conn = http.client.HTTPConnection(host.hostname, host.port, timeout=10)
+        try:
+            conn.request("GET", target, headers={"Authorization": f"Token {token}", "Connection": "keep-alive"})
+            response = conn.getresponse()
+            response.read()
+            if response.status != 200:
+                errors += 1
+        except OSError:
+            errors += 1
+        finally:
+            conn.close()
+        latencies.append(time.perf_counter() - started)
+    queue.put((latencies, errors))
+
+
+def run_python_client(
+    base: str, path: str, *, token: str, ids: tuple[int, int] | None, args: argparse.Namespace, duration: int
+):
+    import multiprocessing
+
+    queue = multiprocessing.Queue()
+    started = time.monotonic()
+    until = started + duration
+    procs = [
+        multiprocessing.Process(target=_python_client_worker, args=(base, path, token, ids, until, queue))
+        for _ in range(args.connections)
+    ]
+    for proc in procs:
+        proc.start()
+    latencies: list[float] = []
+    errors = 0
+    for _ in procs:
+        chunk, chunk_errors = queue.get()
+        latencies += chunk
+        errors += chunk_errors
+    for proc in procs:
+        proc.join()
+    elapsed = time.monotonic() - started
+    if errors:
+        raise SystemExit(f"{path}: {errors} failed requests; the benchmark is invalid.")
+    latencies.sort()
+    p50 = latencies[len(latencies) // 2] * 1000
+    p95 = latencies[int(len(latencies) * 0.95)] * 1000
+    return len(latencies) / elapsed, p50, p95
+
+
+# --- Main ---------------------------------------------------------------------------------------
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cases", type=int, default=10_000)
+    parser.add_argument("--duration", type=int, default=10, help="seconds per endpoint per round")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=3, help="seconds of warm-up per endpoint")
+    parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=1, help="wrk threads")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument("--storage", choices=("filesystem", "s3"), default="filesystem")
+    parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL))
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--keep-db", action="store_true")
+    parser.add_argument("--client", choices=("auto", "wrk", "python"), default="auto")
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
+    args.port = args.port or free_port()
+    client = args.client
+    if client == "auto":
+        client = "wrk" if shutil.which("wrk") else "python"
+    run = run_wrk if client == "wrk" else run_python_client
+    storage_root = Path(tempfile.mkdtemp(prefix="hpb-bench-storage-"))
+    env = server_environment(args, storage_root)
+    os.environ.update(env)
+    sys.path.insert(0, str(REPO))
+
+    recreate_database(args.database_url)
+    server = None
+    try:
+        data = load_data(args.cases)
+        token = str(data["token"])
+        ids = (int(data["min_id"]), int(data["max_id"]))
+        server = start_gunicorn(env, args.port, args.workers, storage_root / "gunicorn.log")
+        base = f"http://127.0.0.1:{args.port}"
+        endpoints = [
+            ("floor", "/bench/floor", None),
+            ("list", "/api/v1/cases?limit=25", None),
+            ("detail", "/api/v1/cases/", ids),
+            ("django", "/bench/floor-django", None),
+        ]
+        # Sanity: every endpoint answers 200 with what it should, before anything is timed.
+        assert len(check_endpoint(base, "/api/v1/cases?limit=25", token)) == 25
+        detail = check_endpoint(base, f"/api/v1/cases/{ids[0]}", token)
+        assert len(detail["documents"]) == 4
+        assert len(detail["structures"]) == 6
+        assert "s3://" not in json.dumps(detail)
+        assert "storage://" not in json.dumps(detail)
+        check_endpoint(base, "/bench/floor", token)
+
+        print(
+            f"gunicorn: {args.workers} sync workers; load: {client}, {args.connections} connections; "
+            f"storage: {args.storage}; {args.rounds} rounds x {args.duration} s per endpoint."
+        )
+        for _, path, id_range in endpoints:
+            run(base, path, token=token, ids=id_range, args=args, duration=args.warmup)
+        rounds: dict[str, list[tuple[float, float, float]]] = {name: [] for name, _, _ in endpoints}
+        for round_number in range(args.rounds):
+            for name, path, id_range in endpoints:
+                rounds[name].append(run(base, path, token=token, ids=id_range, args=args, duration=args.duration))
+            print(f"  round {round_number + 1}: " + ", ".join(f"{n} {rounds[n][-1][0]:.0f}/s" for n in rounds))
+    finally:
+        if server is not None:
+            stop(server)
+        if not args.keep_db:
+            drop_database(args.database_url)
+        shutil.rmtree(storage_root, ignore_errors=True)
+
+    # Each round measures every endpoint back to back, so a round's ratios share the machine's load
+    # at that moment; the median over rounds is the figure reported.
+    ratios = {
+        name: statistics.median(m[0] / f[0] for m, f in zip(measurements, rounds["floor"], strict=True))
+        for name, measurements in rounds.items()
+    }
+    results = []
+    for name, measurements in rounds.items():
+        median = sorted(measurements, key=lambda m: m[0])[len(measurements) // 2]
+        results.append(Result(name, *median))
+    print()
+    print(f"{'endpoint':<10}{'req/s':>10}{'p50 ms':>10}{'p95 ms':>10}{'vs floor':>10}")
+    for result in results:
+        print(
+            f"{result.name:<10}{result.rps:>10.1f}{result.p50_ms:>10.2f}{result.p95_ms:>10.2f}"
+            f"{ratios[result.name]:>10.2f}"
+        )
+    print("(req/s and latencies: median round; vs floor: median of the per-round throughput ratios)")
+    spread = {
+        name: statistics.pstdev([m[0] for m in ms]) / statistics.mean([m[0] for m in ms]) for name, ms in rounds.items()
+    }
+    print("round-to-round spread (stdev/mean of req/s): " + ", ".join(f"{n} {s:.0%}" for n, s in spread.items()))
+    for name in ("list", "detail"):
+        ratio = ratios[name]
+        print(
+            f"{name}: {ratio:.2f} of the floor's throughput (target >= 0.40): {'met' if ratio >= 0.40 else 'NOT met'}"
+        )
+
+
+if __name__ == "__main__":
+    main()

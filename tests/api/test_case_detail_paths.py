@@ -1,0 +1,68 @@
+"""The single-query (PostgreSQL) and the portable (four-query) case detail render identically."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from cases.models import Case, Document
+from cases.serializers import CaseDetailSerializer
+from cases.services import reading as services
+from imaging.models import ImagingStudy
+from tests.factories import CaseFactory, CaseStructureFactory, DocumentFactory, ImagingStudyFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _render(row: dict) -> str:
+    rendered = CaseDetailSerializer.represent(row, {"lightweight": False})
+    # Signed URLs carry the second they were made; compare everything else.
+    return re.sub(r"expires=\d+&signature=[0-9a-f]+", "expires=E&signature=S", repr(rendered))
+
+
+def _awkward_case() -> Case:
+    case = CaseFactory(title="Résection hépatique — ü", tags=["liver", "ünïcode"])
+    for i, micro in enumerate([0, 500_000, 123_456]):
+        document = DocumentFactory(cases=[case], metadata={"pages": i, "nested": {"x": [1.5, None, "ü"]}})
+        Document.objects.filter(pk=document.pk).update(
+            created_at=dt.datetime(2024, 1, 2, 3, 4, 5, micro, tzinfo=dt.UTC)
+        )
+    with_time = ImagingStudyFactory(case=case, acquired_at=dt.datetime(2023, 5, 6, 7, 8, 9, 100_000, tzinfo=dt.UTC))
+    ImagingStudyFactory(case=case, acquired_at=None, preview_uri="")
+    CaseStructureFactory(case=case, imaging_study=with_time, name="tumour", metadata={"volume_ml": 12.0})
+    CaseStructureFactory(case=case, imaging_study=with_time, name="liver", mesh_uri="")
+    CaseStructureFactory(case=case, imaging_study=None, name="unassigned")
+    return case
+
+
+def test_both_paths_render_the_same_case():
+    case = _awkward_case()
+    cases = Case.objects.all()
+    single = services.case_detail_single_query(cases=cases, case_id=case.pk)
+    portable = services.case_detail_portable(cases=cases, case_id=case.pk)
+    assert single is not None
+    assert portable is not None
+    assert len(portable["documents"]) == 3
+    assert len(portable["imaging_studies"]) == 2
+    assert [s["name"] for s in portable["structures"]] == ["liver", "tumour", "unassigned"]
+    assert _render(single) == _render(portable)
+
+
+def test_both_paths_agree_on_hidden_cases():
+    case = CaseFactory(status=Case.Status.DRAFT)
+    published = Case.objects.filter(status=Case.Status.PUBLISHED)
+    assert services.case_detail_single_query(cases=published, case_id=case.pk) is None
+    assert services.case_detail_portable(cases=published, case_id=case.pk) is None
+
+
+def test_single_query_is_one_query_however_many_rows():
+    case = _awkward_case()
+    ImagingStudyFactory.create_batch(20, case=case)
+    with CaptureQueriesContext(connection) as queries:
+        row = services.case_detail(cases=Case.objects.all(), case_id=case.pk)
+    assert len(queries.captured_queries) == 1
+    assert len(row["imaging_studies"]) == ImagingStudy.objects.filter(case=case).count()
