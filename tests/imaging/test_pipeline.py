@@ -210,7 +210,6 @@ def test_oblique_ct_with_seg_puts_the_mesh_where_the_ct_says(tmp_path: Path) -> 
     assert structure.metadata["mesh_volume_ml"] == pytest.approx(structure.metadata["volume_ml"], rel=0.05)
 
 
-
 @pytest.mark.parametrize("stage", ["scan", "segmentation"])
 def test_a_soft_time_limit_passes_through_the_broad_excepts(
     tmp_path: Path, small_phantom: PhantomFiles, monkeypatch: pytest.MonkeyPatch, stage: str
