@@ -158,7 +158,7 @@ class MeshesFillTheDisk(FileSystemStorage):
     """A filesystem whose disk is full by the time the meshes are written (after the volume)."""
 
     def _save(self, name, content):
-        if name.endswith(".vtp"):
+        if ".vtp" in name:  # hpb.storage writes "<key>.partial-<id>" and renames it
             raise OSError(errno.ENOSPC, "No space left on device")
         return super()._save(name, content)
 
