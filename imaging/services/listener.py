@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 
 import boto3
@@ -17,6 +18,7 @@ from django.conf import settings
 from django.db import close_old_connections, connection
 
 from imaging.services.s3_events import MalformedMessageError, handle_object_created, parse_message
+from imaging.services.sweep import sweep_stuck_jobs
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +32,7 @@ class PollReport:
     duplicates: int = 0
     ignored: int = 0
     test_events: int = 0
+    sweeps: int = 0
 
 
 def sqs_client():
@@ -37,24 +40,56 @@ def sqs_client():
 
 
 class IngestListener:
-    def __init__(self, *, queue_url: str, client=None, wait_seconds: int | None = None, max_messages: int = 10):
+    def __init__(
+        self,
+        *,
+        queue_url: str,
+        client=None,
+        wait_seconds: int | None = None,
+        max_messages: int = 10,
+        sweep_interval: float | None = None,
+    ):
+        """`sweep_interval` (seconds; None or 0 = never) runs the stuck-job sweep between polls.
+
+        Production runs no Celery beat (Terraform deploys web, worker and listener only), and the
+        listener is the one long-lived singleton, so it is where the periodic sweep lives there.
+        """
         if not queue_url:
             raise ValueError("No ingest queue: set INGEST_QUEUE_URL.")
         self.queue_url = queue_url
         self.client = client or sqs_client()
         self.wait_seconds = settings.INGEST_LISTEN_WAIT_SECONDS if wait_seconds is None else wait_seconds
         self.max_messages = max_messages
+        self.sweep_interval = sweep_interval or None
+        self._next_sweep = 0.0  # the first sweep runs at start-up
 
     def run(self, *, stop: threading.Event, once: bool = False) -> PollReport:
         """Poll until `stop` is set (SIGTERM), finishing the batch in hand; or one poll with `once`."""
         total = PollReport()
         while not stop.is_set():
+            self.sweep_if_due(total)
             report = self.poll_once()
             for name, value in report.__dict__.items():
                 setattr(total, name, getattr(total, name) + value)
             if once:
                 break
         return total
+
+    def sweep_if_due(self, report: PollReport) -> None:
+        """Run the sweep when its interval has passed; a failing sweep is logged, never fatal."""
+        if self.sweep_interval is None or time.monotonic() < self._next_sweep:
+            return
+        self._next_sweep = time.monotonic() + self.sweep_interval
+        _refresh_connections()
+        try:
+            outcome = sweep_stuck_jobs()
+        except Exception:
+            logger.exception("The stuck-job sweep failed; it will run again in %.0f s", self.sweep_interval)
+            return
+        finally:
+            _refresh_connections()
+        report.sweeps += 1
+        logger.info("Stuck-job sweep: %s", outcome)
 
     def poll_once(self) -> PollReport:
         report = PollReport()

@@ -256,3 +256,18 @@ def test_the_sweep_runs_from_the_command_line_and_from_celery_beat(queued_job, c
     scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
     assert "imaging.tasks.sweep_stuck_ingest_jobs" in scheduled
     assert "imaging.tasks.sweep_stuck_ingest_jobs" in celery_app.tasks
+
+
+def test_the_listener_sweeps_where_production_runs_no_beat(queued_job, ingest_queue, capsys, settings):
+    """Terraform deploys web, worker and listener only: the listener's loop runs the sweep."""
+    _as_running(queued_job, task_id="t", heartbeat_age=HOUR_AGO, attempts=settings.INGEST_MAX_ATTEMPTS)
+
+    call_command("ingest_listen", "--once", "--wait-seconds", "0", "--sweep-interval", "0")
+    queued_job.refresh_from_db()
+    assert queued_job.status == IngestJob.Status.RUNNING  # --sweep-interval 0: never
+    assert "0 sweep(s)" in capsys.readouterr().out
+
+    call_command("ingest_listen", "--once", "--wait-seconds", "0", "--sweep-interval", "300")
+    queued_job.refresh_from_db()
+    assert queued_job.status == IngestJob.Status.FAILED
+    assert "1 sweep(s)" in capsys.readouterr().out

@@ -27,8 +27,23 @@ class Command(BaseCommand):
         parser.add_argument(
             "--wait-seconds", type=int, default=None, help="Long-poll wait (default INGEST_LISTEN_WAIT_SECONDS)."
         )
+        parser.add_argument(
+            "--sweep-interval",
+            type=float,
+            default=None,
+            help="Run the stuck-job sweep this often, in seconds (default INGEST_SWEEP_INTERVAL_SECONDS; 0 = never). "
+            "Production has no Celery beat: the listener is where the sweep runs.",
+        )
 
-    def handle(self, *args, once: bool, queue_url: str, wait_seconds: int | None, **options) -> None:
+    def handle(
+        self,
+        *args,
+        once: bool,
+        queue_url: str,
+        wait_seconds: int | None,
+        sweep_interval: float | None,
+        **options,
+    ) -> None:
         queue_url = queue_url or settings.INGEST_QUEUE_URL
         if not queue_url:
             raise CommandError("Set INGEST_QUEUE_URL (or pass --queue-url) to the SQS queue of the uploads bucket.")
@@ -40,7 +55,8 @@ class Command(BaseCommand):
 
         previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
-            listener = IngestListener(queue_url=queue_url, wait_seconds=wait_seconds)
+            interval = settings.INGEST_SWEEP_INTERVAL_SECONDS if sweep_interval is None else sweep_interval
+            listener = IngestListener(queue_url=queue_url, wait_seconds=wait_seconds, sweep_interval=interval)
             report = listener.run(stop=stop, once=once)
         finally:
             for sig, handler in previous.items():
@@ -48,5 +64,5 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Received {report.received} message(s): {len(report.jobs_created)} job(s) created, "
             f"{report.duplicates} duplicate(s), {report.ignored} ignored, {report.test_events} test event(s), "
-            f"{report.kept} kept for redelivery."
+            f"{report.kept} kept for redelivery, {report.sweeps} sweep(s)."
         )
