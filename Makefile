@@ -48,7 +48,8 @@ pytest:
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 worker: install-local
-	$(BIN)/celery -A config worker -l info --concurrency 1
+	mkdir -p var
+	$(BIN)/celery -A config worker -l info --concurrency 1 --beat --schedule var/celerybeat-schedule
 
 listener: install-local
 	$(BIN)/python manage.py ingest_listen

@@ -7,6 +7,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from hpb import views as hpb_views
+from imaging import views as imaging_views
 
 admin.site.site_header = "HPB case platform"
 admin.site.site_title = "HPB curation"
@@ -16,6 +17,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("hpb.api.urls")),
     path("healthz", hpb_views.healthz, name="healthz"),
+    # Local stand-in for S3 presigned POSTs (filesystem uploads storage only).
+    path("uploads/direct", imaging_views.direct_upload_view, name="imaging-direct-upload"),
     path("", include("hpb.urls")),
 ]
 

@@ -12,7 +12,9 @@ import functools
 import hashlib
 import hmac
 import logging
+import os
 import time
+import uuid
 from dataclasses import dataclass
 from typing import IO
 from urllib.parse import quote
@@ -108,11 +110,21 @@ def save(alias: str, key: str, content: bytes | IO[bytes] | File) -> str:
         content = ContentFile(content)
     elif not isinstance(content, File):
         content = File(content)
-    if not is_s3(alias) and storage.exists(key):
-        storage.delete(key)
-    stored_key = storage.save(key, content)
-    if stored_key != key:  # pragma: no cover - a storage that renamed despite the delete
-        raise ImproperlyConfigured(f"Storage {alias} stored {stored_key!r} instead of {key!r}.")
+    if is_s3(alias):  # S3 replaces an object atomically
+        stored_key = storage.save(key, content)
+        if stored_key != key:  # pragma: no cover - file_overwrite is set in build_storages
+            raise ImproperlyConfigured(f"Storage {alias} stored {stored_key!r} instead of {key!r}.")
+        return reference_for(alias, key)
+    # On a filesystem, write beside the target and rename over it: a failure while writing leaves the
+    # previous file whole, and readers never see a half-written one.
+    partial_key = f"{key}.partial-{uuid.uuid4().hex}"
+    try:
+        partial_key = storage.save(partial_key, content)
+        os.replace(storage.path(partial_key), storage.path(key))
+    except BaseException:
+        if storage.exists(partial_key):
+            storage.delete(partial_key)
+        raise
     return reference_for(alias, key)
 
 

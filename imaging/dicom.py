@@ -32,7 +32,7 @@ from pydicom.multival import MultiValue
 from pydicom.pixels import get_decoder, iter_pixels, pixel_array
 from pydicom.uid import UID
 
-from .errors import IngestError
+from .errors import INTERRUPTIONS, IngestError
 from .geometry import Layout, plan_layout
 
 CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
@@ -261,11 +261,15 @@ def scan_files(paths: Iterable[Path]) -> ScanResult:
             suffix = path.suffix.lower() or "no extension"
             result.others[f"non-DICOM files ({suffix})"] += 1
             continue
+        except INTERRUPTIONS:
+            raise
         except Exception as exc:  # noqa: BLE001 - bad bytes raise anything; report, never crash
             result.damaged.append((path, f"{type(exc).__name__}: {exc}"[:200]))
             continue
         try:
             _classify(path, ds, result, pixel_offset)
+        except INTERRUPTIONS:
+            raise
         except Exception as exc:  # noqa: BLE001 - malformed values inside a parsable file
             result.damaged.append((path, f"{type(exc).__name__}: {exc}"[:200]))
     return result
@@ -734,6 +738,8 @@ def _iter_decoded(plan: SeriesPlan, workers: int) -> Iterator[tuple[int, np.ndar
                 for index, arr in enumerate(iter_pixels(path)):
                     if index in wanted:
                         yield wanted[index], arr
+            except INTERRUPTIONS:
+                raise
             except Exception as exc:  # noqa: BLE001 - decoder errors on bad bytes
                 raise _decode_error(series_uid, path.name, exc) from exc
     single = [k for k, f in enumerate(frames) if f.frame is None]
@@ -744,6 +750,8 @@ def _iter_decoded(plan: SeriesPlan, workers: int) -> Iterator[tuple[int, np.ndar
     def decode(k: int) -> tuple[int, np.ndarray | BaseException]:
         try:
             return k, _decode_single(frames[k])
+        except INTERRUPTIONS:
+            raise
         except Exception as exc:  # noqa: BLE001 - returned to the consumer, raised there
             return k, exc
 

@@ -25,3 +25,16 @@ class IngestError(Exception):
 
     def __repr__(self) -> str:
         return f"IngestError(code={self.code!r}, message={self.message!r})"
+
+
+try:  # Celery's soft time limit raises this (an Exception subclass) inside whatever code is running.
+    from billiard.exceptions import SoftTimeLimitExceeded as _SoftTimeLimitExceeded
+
+    INTERRUPTIONS: tuple[type[BaseException], ...] = (_SoftTimeLimitExceeded,)
+except ImportError:  # pragma: no cover - the library used without Celery installed
+    INTERRUPTIONS = ()
+"""Exceptions that stop a conversion from outside and must pass through every broad `except`.
+
+The library catches `Exception` where bad bytes can raise anything; without this, a time limit
+firing during the scan would be recorded as one damaged file and the job would carry on.
+"""

@@ -84,6 +84,17 @@ class IngestJob(models.Model):
     source_bucket = models.CharField(max_length=255, blank=True)
     source_key = models.CharField(max_length=1024, blank=True, help_text="Key or prefix in the uploads storage.")
     source_etag = models.CharField(max_length=128, blank=True)
+    upload_id = models.CharField(
+        max_length=128,
+        blank=True,
+        db_index=True,
+        help_text="The upload this job converts: everything under uploads/<case id>/<upload id>/.",
+    )
+    source_files = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="The files of the upload as [{key, name, size}]: what a curator or client sent.",
+    )
     segmentation_key = models.CharField(max_length=1024, blank=True)
     labels = models.JSONField(default=dict, blank=True, help_text="Segmentation label value -> structure name.")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
@@ -93,6 +104,20 @@ class IngestJob(models.Model):
     error = models.TextField(blank=True)
     attempts = models.PositiveIntegerField(default=0)
     checksum = models.CharField(max_length=64, blank=True, help_text="SHA-256 of the source, for idempotency.")
+    stage_seconds = models.JSONField(default=dict, blank=True, help_text="Seconds spent in each stage of the last run.")
+    warnings = models.JSONField(
+        default=list, blank=True, help_text="What the last successful run noticed but accepted (ignored series...)."
+    )
+    task_id = models.CharField(max_length=64, blank=True, help_text="Celery task id of the current or last run.")
+    worker = models.CharField(max_length=255, blank=True, help_text="Worker (host:pid) running or last running it.")
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="Last sign of life of the running worker; the sweep requeues stale jobs."
+    )
+    reserved_study_id = models.PositiveBigIntegerField(
+        null=True,
+        blank=True,
+        help_text="Id reserved for a new study before its row exists, so its asset keys survive a retry.",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="ingest_jobs"
     )
@@ -112,6 +137,12 @@ class IngestJob(models.Model):
                 fields=["source_bucket", "source_key", "source_etag"],
                 condition=~Q(source_etag=""),
                 name="ingest_job_unique_s3_object",
+            ),
+            # Admin, API, local and seed uploads own their whole prefix: one job per upload.
+            models.UniqueConstraint(
+                fields=["upload_id"],
+                condition=~Q(upload_id="") & ~Q(source="s3_event"),
+                name="ingest_job_unique_managed_upload",
             ),
         ]
         indexes = [models.Index(fields=["status", "updated_at"], name="ingest_job_status_updated")]

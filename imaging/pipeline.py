@@ -28,6 +28,7 @@ import pydicom
 from . import colors
 from .archive import ExtractionBudget, gather_files
 from .dicom import ScanResult, choose_series, plan_series, read_volume, scan_files
+from .errors import INTERRUPTIONS
 from .meshes import MeshSettings, build_meshes
 from .segmentation import LabelMap, load_segmentation
 from .volume import DEFAULT_BLOCK_BYTES, BackgroundWriter, volume_metadata, write_preview, write_vti
@@ -96,6 +97,8 @@ def _auto_segmentation(scan: ScanResult, frame_of_reference_uid: str | None) -> 
     for path in sorted(scan.segmentations):
         try:
             ds = pydicom.dcmread(path, stop_before_pixels=True)
+        except INTERRUPTIONS:
+            raise
         except Exception:  # noqa: BLE001, S112 - an unreadable SEG is simply not picked
             continue
         if frame_of_reference_uid and str(ds.get("FrameOfReferenceUID", "")) == frame_of_reference_uid:

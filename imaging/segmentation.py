@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import IngestError
+from .errors import INTERRUPTIONS, IngestError
 from .geometry import ImageGrid
 
 _AXIS_TOL = 1e-3
@@ -100,6 +100,8 @@ def _load_dicom_seg(
 
     try:
         ds = pydicom.dcmread(path, stop_before_pixels=True)
+    except INTERRUPTIONS:
+        raise
     except Exception as exc:  # noqa: BLE001 - bad bytes raise anything
         raise IngestError(
             "segmentation_unreadable",
@@ -169,6 +171,8 @@ def _check_pixel_data_complete(path: Path, ds: Any) -> None:
     expected = -(-frames * int(ds.Rows) * int(ds.Columns) * int(ds.BitsAllocated) // 8)
     try:
         actual = len(pydicom.dcmread(path).get("PixelData") or b"")
+    except INTERRUPTIONS:
+        raise
     except Exception as exc:  # noqa: BLE001 - bad bytes
         raise IngestError(
             "segmentation_unreadable", f"Segmentation {path.name!r} cannot be read ({type(exc).__name__})."
@@ -234,6 +238,8 @@ def _place_frames(
     try:
         _write_frames(path, iter_pixels(path), plans, out, seg_type, threshold, dtype, src_counts, placed_counts)
     except IngestError:
+        raise
+    except INTERRUPTIONS:
         raise
     except Exception as exc:  # noqa: BLE001 - truncated or undecodable pixel data
         raise IngestError(
@@ -333,6 +339,8 @@ def _seg_via_highdicom(
     try:
         seg = hd.seg.segread(path)
         volume = seg.get_volume(combine_segments=True, relabel=False, dtype=dtype, skip_overlap_checks=True)
+    except INTERRUPTIONS:
+        raise
     except Exception as exc:  # noqa: BLE001 - highdicom's geometry refusals are input problems
         raise IngestError(
             "segmentation_unreadable",
@@ -370,6 +378,8 @@ def _load_nifti(path: Path, *, grid: ImageGrid, labels: Mapping[int, str] | None
         img = nib.load(path)
         data = np.asanyarray(img.dataobj)
         affine = np.asarray(img.affine, dtype=np.float64)
+    except INTERRUPTIONS:
+        raise
     except Exception as exc:  # noqa: BLE001 - bad bytes, truncated gzip, wrong header
         raise IngestError(
             "segmentation_unreadable",

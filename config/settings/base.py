@@ -118,6 +118,8 @@ PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
 # Upload size limit for admin/API uploads handled by Django itself (bytes).
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+# The admin's DICOM upload takes a series file by file (Django's default allows 100 files).
+DATA_UPLOAD_MAX_NUMBER_FILES = 2000
 
 # --- Feature flags ------------------------------------------------------------------------------
 FEATURE_FLAG_LIGHTWEIGHT_MODE = env.bool("FEATURE_FLAG_LIGHTWEIGHT_MODE", default=False)
@@ -138,7 +140,12 @@ CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_SQS_QUEUE_NAME", default="hpb-celery
 CONVERSION_TIME_LIMIT_SECONDS = env.int("CONVERSION_TIME_LIMIT_SECONDS", default=1800)
 CELERY_TASK_TIME_LIMIT = CONVERSION_TIME_LIMIT_SECONDS
 CELERY_TASK_SOFT_TIME_LIMIT = max(CONVERSION_TIME_LIMIT_SECONDS - 60, 30)
-CELERY_BROKER_TRANSPORT_OPTIONS: dict = {"visibility_timeout": CONVERSION_TIME_LIMIT_SECONDS + 300}
+# An unacknowledged task (its worker died) is redelivered after this many seconds. It must exceed the
+# hard time limit, or a long conversion that is still running would be handed to a second worker.
+CELERY_BROKER_VISIBILITY_TIMEOUT = env.int(
+    "CELERY_BROKER_VISIBILITY_TIMEOUT", default=CONVERSION_TIME_LIMIT_SECONDS + 300
+)
+CELERY_BROKER_TRANSPORT_OPTIONS: dict = {"visibility_timeout": CELERY_BROKER_VISIBILITY_TIMEOUT}
 if CELERY_BROKER_URL.startswith("sqs://"):
     CELERY_BROKER_TRANSPORT_OPTIONS.update(
         {
@@ -157,6 +164,32 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # --- Ingestion ----------------------------------------------------------------------------------
 INGEST_QUEUE_URL = env.str("INGEST_QUEUE_URL", default="")
 SQS_ENDPOINT_URL = env.str("SQS_ENDPOINT_URL", default="") or None
+# Long-poll wait of `manage.py ingest_listen` (SQS allows at most 20 s).
+INGEST_LISTEN_WAIT_SECONDS = env.int("INGEST_LISTEN_WAIT_SECONDS", default=20)
+# Caps handed to the conversion library: volume memory estimate, archive size and file count.
+INGEST_MAX_VOLUME_BYTES = env.int("INGEST_MAX_VOLUME_BYTES", default=2 * 1024**3)
+INGEST_MAX_ARCHIVE_BYTES = env.int("INGEST_MAX_ARCHIVE_BYTES", default=4 * 1024**3)
+INGEST_MAX_ARCHIVE_FILES = env.int("INGEST_MAX_ARCHIVE_FILES", default=20000)
+# A job runs at most this many times (transient-error retries, worker lost, sweep requeue) before it fails.
+INGEST_MAX_ATTEMPTS = env.int("INGEST_MAX_ATTEMPTS", default=5)
+# Longest wait between retries after a transient storage or database error (exponential backoff, jitter).
+INGEST_RETRY_BACKOFF_MAX_SECONDS = env.int("INGEST_RETRY_BACKOFF_MAX_SECONDS", default=600)
+# A running job writes a heartbeat this often; the sweep requeues one silent for the timeout.
+INGEST_HEARTBEAT_SECONDS = env.int("INGEST_HEARTBEAT_SECONDS", default=30)
+INGEST_HEARTBEAT_TIMEOUT_SECONDS = env.int("INGEST_HEARTBEAT_TIMEOUT_SECONDS", default=300)
+# A queued job whose task was lost (broker flushed) is re-enqueued after this long.
+INGEST_QUEUED_TIMEOUT_SECONDS = env.int("INGEST_QUEUED_TIMEOUT_SECONDS", default=3600)
+# An API upload never completed within this long is failed by the sweep (the files are kept).
+INGEST_ABANDONED_UPLOAD_SECONDS = env.int("INGEST_ABANDONED_UPLOAD_SECONDS", default=24 * 3600)
+# Lifetime of the presigned (or locally signed) upload forms handed out by the API.
+INGEST_UPLOAD_URL_EXPIRY_SECONDS = env.int("INGEST_UPLOAD_URL_EXPIRY_SECONDS", default=3600)
+INGEST_SWEEP_INTERVAL_SECONDS = env.int("INGEST_SWEEP_INTERVAL_SECONDS", default=120)
+CELERY_BEAT_SCHEDULE = {
+    "ingest-sweep-stuck-jobs": {
+        "task": "imaging.tasks.sweep_stuck_ingest_jobs",
+        "schedule": float(INGEST_SWEEP_INTERVAL_SECONDS),
+    },
+}
 
 # --- API ----------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -226,10 +259,16 @@ LOGGING = {
         "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["patient_data"]},
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # highdicom narrates every attribute it copies while the seed writes phantom segmentations.
+        "highdicom": {"level": "WARNING"},
+    },
 }
 
 # --- Seed ---------------------------------------------------------------------------------------
 HPB_DEMO_USERNAME = env.str("HPB_DEMO_USERNAME", default="curator")
+# Imaging of seeded cases: small (quick), full (512x512x300) or none; `seed_hpb --imaging-size` overrides.
+HPB_SEED_IMAGING_SIZE = env.str("HPB_SEED_IMAGING_SIZE", default="small")
 # Empty: seed_hpb generates a password for a new demo curator and prints it once.
 HPB_DEMO_PASSWORD = env.str("HPB_DEMO_PASSWORD", default="")

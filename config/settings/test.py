@@ -25,3 +25,5 @@ PUBLIC_BASE_URL = "http://testserver"
 LOGGING["root"]["level"] = "WARNING"  # noqa: F405
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+# The collection's seed tests stay fast without phantoms; tests/ingest seeds imaging explicitly.
+HPB_SEED_IMAGING_SIZE = "none"

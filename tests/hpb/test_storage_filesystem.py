@@ -1,6 +1,7 @@
 """Signed links to filesystem storages: valid links serve the file; anything tampered, expired or
 outside the storage root is refused, and no directory is ever listed."""
 
+import io
 import time
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -177,3 +178,26 @@ def test_save_overwrites_the_same_key(local_storage):
     storage.delete(second)
     storage.delete(second)  # deleting twice is not an error
     assert not (local_storage / "documents" / "a" / "b.txt").exists()
+
+
+class _BrokenUpload(io.BytesIO):
+    """A source that fails half way, like a dropped connection while copying an upload."""
+
+    def read(self, size=-1):
+        chunk = super().read(4)
+        if not chunk or self.tell() > 8:
+            raise OSError("connection reset while reading the source")
+        return chunk
+
+    def chunks(self, chunk_size=None):
+        while True:
+            yield self.read()
+
+
+def test_a_failed_overwrite_keeps_the_previous_file_whole(local_storage):
+    reference = storage.save("assets", "cases/1/volume.vti", b"previous volume")
+    with pytest.raises(OSError, match="connection reset"):
+        storage.save("assets", "cases/1/volume.vti", _BrokenUpload(b"new volume bytes that never finish"))
+    with storage.open_reference(reference) as handle:
+        assert handle.read() == b"previous volume"
+    assert [p.name for p in (local_storage / "assets" / "cases" / "1").iterdir()] == ["volume.vti"]

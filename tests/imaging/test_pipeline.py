@@ -7,6 +7,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import pydicom
 import pytest
 
 from imaging.errors import IngestError
@@ -207,3 +208,24 @@ def test_oblique_ct_with_seg_puts_the_mesh_where_the_ct_says(tmp_path: Path) -> 
     radii = np.linalg.norm(points - world.mean(axis=0), axis=1)
     assert 4.0 < radii.mean() < 6.0
     assert structure.metadata["mesh_volume_ml"] == pytest.approx(structure.metadata["volume_ml"], rel=0.05)
+
+
+@pytest.mark.parametrize("stage", ["scan", "segmentation"])
+def test_a_soft_time_limit_passes_through_the_broad_excepts(
+    tmp_path: Path, small_phantom: PhantomFiles, monkeypatch: pytest.MonkeyPatch, stage: str
+) -> None:
+    """Celery's soft limit must end the conversion, not be filed as a damaged file or a bad SEG."""
+    from billiard.exceptions import SoftTimeLimitExceeded
+
+    real_dcmread = pydicom.dcmread
+    seg_name = small_phantom.segmentation_path.name
+
+    def dcmread(source, *args, **kwargs):
+        reading_seg = str(getattr(source, "name", source)).endswith(seg_name)
+        if (stage == "segmentation") == reading_seg:
+            raise SoftTimeLimitExceeded()
+        return real_dcmread(source, *args, **kwargs)
+
+    monkeypatch.setattr(pydicom, "dcmread", dcmread)
+    with pytest.raises(SoftTimeLimitExceeded):
+        convert(inputs=[small_phantom.series_dir], work_dir=tmp_path, segmentation=small_phantom.segmentation_path)

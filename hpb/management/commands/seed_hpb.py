@@ -8,6 +8,7 @@ and documents exist: that is where per-case additions (imaging) plug in.
 from __future__ import annotations
 
 import argparse
+import zlib
 from collections import Counter
 
 from django.conf import settings
@@ -17,6 +18,8 @@ from hpb.seed.apply import SeededCase, apply_case_plan
 from hpb.seed.demo_user import DemoAccount, ensure_demo_curator
 from hpb.seed.plan import plan_collection
 from hpb.seed.scenarios import SCENARIOS
+from imaging.models import CaseStructure, ImagingStudy
+from imaging.services.seeding import IMAGING_SIZES, seed_case_imaging
 
 MAX_CASES = 500
 
@@ -55,6 +58,16 @@ class Command(BaseCommand):
             default=0,
             help="Random seed of the content (default 0). Other seeds make other patients, with their own MRNs.",
         )
+        parser.add_argument(
+            "--imaging-size",
+            choices=IMAGING_SIZES,
+            default=settings.HPB_SEED_IMAGING_SIZE,
+            help=(
+                "Imaging of each case: a synthetic CT phantom with its segmentation, ingested like an upload. "
+                "small (96x96x48, the default, quick), full (512x512x300, a realistic CT) or none. "
+                "Default from HPB_SEED_IMAGING_SIZE."
+            ),
+        )
 
     def handle(self, *args, **options) -> None:
         seeded: list[SeededCase] = []
@@ -73,10 +86,12 @@ class Command(BaseCommand):
     def extend_case(self, seeded: SeededCase, options: dict) -> None:
         """Per-case extension point, called inside the run after the case, patient and documents exist.
 
-        Subclasses or later work add per-case content here (e.g. imaging: a generated or bundled CT
-        handed to the ingestion service), reading their own options from `options`. Must be idempotent
-        like the rest of the seed.
+        Imaging: the case's own deterministic phantom (from the seed and the case slug) goes through
+        the ingestion service; seeding again finds its study and leaves it (idempotent).
         """
+        size = options.get("imaging_size", settings.HPB_SEED_IMAGING_SIZE)
+        phantom_seed = zlib.crc32(f"{options['seed']}/{seeded.case.slug}".encode())
+        seed_case_imaging(case=seeded.case, size=size, seed=phantom_seed)
 
     def _report_collection(self, seeded: list[SeededCase], options: dict) -> None:
         statuses = Counter(s.case.status for s in seeded)
@@ -89,6 +104,14 @@ class Command(BaseCommand):
                 f"{lightweight} lightweight; {documents} documents."
             )
         )
+        size = options.get("imaging_size", settings.HPB_SEED_IMAGING_SIZE)
+        if size != "none":
+            studies = ImagingStudy.objects.filter(case__in=[s.case for s in seeded]).count()
+            structures = CaseStructure.objects.filter(case__in=[s.case for s in seeded]).count()
+            self.stdout.write(
+                f"Imaging ({size} phantom): {studies} studies and {structures} structures, ingested through "
+                "the same pipeline as uploads."
+            )
 
     def _report_account(self, account: DemoAccount) -> None:
         username = account.user.get_username()

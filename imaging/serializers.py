@@ -1,0 +1,142 @@
+"""The API contract of ingestion: announcing an upload, its forms, and a job's status."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from imaging.models import IngestJob
+from imaging.services.jobs import InvalidLabelsError, parse_labels
+
+MAX_FILES_PER_UPLOAD = 2000
+
+
+class AnnouncedFileSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=255, help_text="The file's name on the client (kept on the job only).")
+    size = serializers.IntegerField(min_value=0, required=False, allow_null=True, help_text="Size in bytes.")
+
+    def validate_size(self, value: int | None) -> int | None:
+        if value is not None and value > settings.INGEST_MAX_ARCHIVE_BYTES:
+            raise serializers.ValidationError(
+                f"The file is larger than the upload limit of {settings.INGEST_MAX_ARCHIVE_BYTES:,} bytes."
+            )
+        return value
+
+
+class UploadRequestSerializer(serializers.Serializer):
+    files = AnnouncedFileSerializer(
+        many=True,
+        allow_empty=False,
+        max_length=MAX_FILES_PER_UPLOAD,
+        help_text="The series: one zip, or the DICOM files one by one (zip larger series).",
+    )
+    segmentation = AnnouncedFileSerializer(
+        required=False, allow_null=True, help_text="Optional DICOM SEG or NIfTI label map."
+    )
+    labels = serializers.JSONField(
+        required=False, help_text='Segmentation label value -> structure name, e.g. {"1": "liver", "2": "tumour"}.'
+    )
+
+    def validate_labels(self, value: object) -> dict[str, str]:
+        try:
+            return parse_labels(value)
+        except InvalidLabelsError as exc:
+            raise serializers.ValidationError(str(exc)) from None
+
+    def run_validation(self, data=serializers.empty):
+        """Errors as `{field: [messages]}` (the API's documented error body), nested ones spelled out:
+        `{"files": ["files[2].size: The file is larger than ..."]}` rather than lists of dicts."""
+        try:
+            return super().run_validation(data)
+        except serializers.ValidationError as exc:
+            detail = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+            raise serializers.ValidationError({k: _flat_messages(v, k) for k, v in detail.items()}) from None
+
+
+def _flat_messages(errors: object, path: str) -> list[str]:
+    if isinstance(errors, dict):
+        return [message for key, value in errors.items() for message in _flat_messages(value, _child_path(path, key))]
+    if isinstance(errors, list):
+        if all(not isinstance(e, dict | list) for e in errors):
+            return [f"{path}: {e}" if "." in path or "[" in path else str(e) for e in errors]
+        return [m for index, e in enumerate(errors) for m in _flat_messages(e, f"{path}[{index}]")]
+    return [f"{path}: {errors}" if "." in path or "[" in path else str(errors)]
+
+
+class UploadFormSerializer(serializers.Serializer):
+    name = serializers.CharField(help_text="The announced file this form is for.")
+    key = serializers.CharField(help_text="Where the file lands in the uploads bucket.")
+    method = serializers.CharField(help_text="Always POST (multipart/form-data).")
+    url = serializers.CharField()
+    fields = serializers.DictField(
+        child=serializers.CharField(), help_text="Send every field, then the file last as `file`."
+    )
+    max_bytes = serializers.IntegerField()
+    expires_at = serializers.IntegerField(help_text="Unix time after which the form is refused.")
+    segmentation = serializers.BooleanField()
+
+
+class JobStudySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    label = serializers.CharField()
+
+
+class JobStructureSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    imaging_study_id = serializers.IntegerField()
+
+
+class IngestJobSerializer(serializers.ModelSerializer):
+    case_id = serializers.IntegerField(read_only=True)
+    studies = serializers.SerializerMethodField()
+    structures = serializers.SerializerMethodField()
+
+    class Meta:
+        model = IngestJob
+        fields = [
+            "id",
+            "case_id",
+            "source",
+            "upload_id",
+            "status",
+            "stage",
+            "progress",
+            "attempts",
+            "error_code",
+            "error",
+            "checksum",
+            "created_at",
+            "updated_at",
+            "started_at",
+            "finished_at",
+            "studies",
+            "structures",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(JobStudySerializer(many=True))
+    def get_studies(self, job: IngestJob) -> list[dict]:
+        return JobStudySerializer(job.studies.all(), many=True).data
+
+    @extend_schema_field(JobStructureSerializer(many=True))
+    def get_structures(self, job: IngestJob) -> list[dict]:
+        from imaging.models import CaseStructure
+
+        rows = CaseStructure.objects.filter(imaging_study__ingest_job=job).order_by("imaging_study_id", "name")
+        return JobStructureSerializer(rows, many=True).data
+
+
+class UploadResponseSerializer(serializers.Serializer):
+    upload_id = serializers.CharField()
+    job = IngestJobSerializer()
+    uploads = UploadFormSerializer(many=True)
+    complete_url = serializers.CharField(help_text="POST here once every file is uploaded to start the job.")
+    job_url = serializers.CharField(help_text="GET the job's status, progress and error here.")
+
+
+def _child_path(path: str, key: object) -> str:
+    if key == "non_field_errors":
+        return path
+    return f"{path}[{key}]" if str(key).isdigit() else f"{path}.{key}"

@@ -1,0 +1,63 @@
+"""Celery tasks of ingestion: thin, id-based and idempotent; the work is in `imaging.services`.
+
+`acks_late` and `reject_on_worker_lost` (global settings) make a task whose worker dies come back to
+another worker; the run service recognises the redelivery and takes the job over. Only transient
+storage or database errors are retried here, with exponential backoff and full jitter; a refused
+input fails the job at once.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from celery.utils.time import get_exponential_backoff_interval
+from django.conf import settings
+
+from imaging.models import IngestJob
+from imaging.services import jobs, runner, sweep
+from imaging.services.transient import TRANSIENT_DATABASE_ERRORS, is_transient
+
+logger = logging.getLogger(__name__)
+
+RETRY_BACKOFF_FACTOR_SECONDS = 5
+
+
+@shared_task(
+    bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None, name="imaging.tasks.run_ingest_job"
+)
+def run_ingest_job(self, job_id: int) -> str:
+    """Convert the upload of job `job_id` into a study and its structures."""
+    try:
+        return runner.run_job(job_id=job_id, task_id=self.request.id or "").status
+    except Exception as exc:
+        if not is_transient(exc):
+            raise
+        try:
+            attempts = IngestJob.objects.filter(pk=job_id).values_list("attempts", flat=True).first() or 0
+        except TRANSIENT_DATABASE_ERRORS:
+            attempts = 0  # the database is down too: cannot count, so retry (the sweep bounds the rest)
+        if attempts >= settings.INGEST_MAX_ATTEMPTS:
+            jobs.fail_job(
+                job_id=job_id,
+                code="transient_exhausted",
+                message=(
+                    f"The storage or the database kept failing ({type(exc).__name__}) through {attempts} attempts. "
+                    "The upload is kept; retry the job once the service is back."
+                ),
+            )
+            return IngestJob.Status.FAILED
+        countdown = get_exponential_backoff_interval(
+            factor=RETRY_BACKOFF_FACTOR_SECONDS,
+            retries=self.request.retries,
+            maximum=settings.INGEST_RETRY_BACKOFF_MAX_SECONDS,
+            full_jitter=True,
+        )
+        logger.warning("Ingest job %s hit %s; retrying in %s s", job_id, type(exc).__name__, countdown)
+        raise self.retry(exc=exc, countdown=countdown) from exc
+
+
+@shared_task(name="imaging.tasks.sweep_stuck_ingest_jobs")
+def sweep_stuck_ingest_jobs() -> dict[str, int]:
+    """Periodic (Celery beat): requeue or fail jobs whose worker went silent."""
+    return sweep.sweep_stuck_jobs().as_dict()
