@@ -17,6 +17,8 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
+from cases import fulltext
+from cases.admin_search import FullTextSearchMixin
 from cases.models import Case, Document, Encounter, Patient
 from cases.services import (
     DocumentFileError,
@@ -227,7 +229,7 @@ class CaseStructureInline(admin.TabularInline):
 
 
 @admin.register(Case)
-class CaseAdmin(admin.ModelAdmin):
+class CaseAdmin(FullTextSearchMixin, admin.ModelAdmin):
     form = CaseAdminForm
     list_display = (
         "title",
@@ -253,8 +255,15 @@ class CaseAdmin(admin.ModelAdmin):
         ("created_at", admin.DateFieldListFilter),
         ("updated_at", admin.DateFieldListFilter),
     )
+    # PostgreSQL: full-text search (title, focus, tags, summary and the documents' text; web-search
+    # syntax) or containment in title, slug and MRN. SQLite: containment in search_fields.
     search_fields = ("title", "slug", "patient__mrn", "clinical_summary")
-    search_help_text = "Title, slug, patient MRN or words of the clinical summary."
+    identifier_search_fields = ("title", "slug", "patient__mrn")
+    full_text_filter = staticmethod(fulltext.filter_cases)
+    search_help_text = (
+        'Words of the title, focus, tags, clinical summary or documents ("exact phrase", or, -exclude), '
+        "or part of the title, slug or patient MRN."
+    )
     date_hierarchy = "created_at"
     ordering = ("-created_at", "-id")
     autocomplete_fields = ("patient",)
@@ -373,12 +382,17 @@ class DocumentAdminForm(forms.ModelForm):
 
 
 @admin.register(Document)
-class DocumentAdmin(admin.ModelAdmin):
+class DocumentAdmin(FullTextSearchMixin, admin.ModelAdmin):
     form = DocumentAdminForm
     list_display = ("title", "slug", "mime_type", "size", "case_count", "created_at", "file")
     list_filter = ("mime_type", ("created_at", admin.DateFieldListFilter), ("cases", admin.RelatedOnlyFieldListFilter))
+    # PostgreSQL: full-text search or containment in title and slug. SQLite: containment in search_fields.
     search_fields = ("title", "slug", "summary", "full_text")
-    search_help_text = "Title, slug, summary or any word of the document's text."
+    identifier_search_fields = ("title", "slug")
+    full_text_filter = staticmethod(fulltext.filter_documents)
+    search_help_text = (
+        'Words of the title, summary or text ("exact phrase", or, -exclude), or part of the title or slug.'
+    )
     date_hierarchy = "created_at"
     prepopulated_fields = {"slug": ("title",)}
     autocomplete_fields = ("cases",)

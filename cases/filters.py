@@ -1,4 +1,7 @@
-"""Query filters of the case list (django-filter): specialty, tag, status and q.
+"""Query filters of the case list (django-filter): specialty, tag and status.
+
+`q` (full-text search) is not a filter here: it ranks the list, so the view hands the filtered
+queryset to `cases.fulltext.search` (see CaseListView).
 
 Invalid values are a 400 through DjangoFilterBackend; `status` other than published is a 403 for
 non-staff users, who can only ever see published cases.
@@ -13,7 +16,6 @@ from django.db.models import QuerySet
 from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework.exceptions import PermissionDenied
 
-from cases import search
 from cases.models import Case
 from cases.services import access
 from cases.services.tags import filter_cases_by_tag
@@ -34,9 +36,6 @@ class CaseFilter(django_filters.FilterSet):
         choices=Case.Status.choices,
         method="filter_status",
         help_text="Staff only: draft, published or archived. Non-staff users may only ask for published.",
-    )
-    q = django_filters.CharFilter(
-        method="filter_q", max_length=200, help_text="Text contained in the title, focus or clinical summary."
     )
 
     class Meta:
@@ -69,9 +68,6 @@ class CaseFilter(django_filters.FilterSet):
         if value != Case.Status.PUBLISHED and not access.can_see_unpublished(user):
             raise PermissionDenied("Only staff may list draft or archived cases.")
         return queryset.filter(status=value)
-
-    def filter_q(self, queryset: QuerySet[Case], name: str, value: str) -> QuerySet[Case]:
-        return search.search_cases(queryset, query=value)
 
 
 def apply_defaults(queryset: QuerySet[Case]) -> QuerySet[Case]:

@@ -91,3 +91,29 @@ class CaseDetailSerializer(CaseSummarySerializer):
     documents = DocumentSerializer(many=True, **RO)
     imaging_studies = ImagingStudySerializer(many=True, **RO)
     structures = StructureSerializer(many=True, **RO)
+
+
+class MatchedDocumentSerializer(FastReadSerializer):
+    """A document of the case that matches the search."""
+
+    id = serializers.IntegerField(**RO)
+    title = serializers.CharField(**RO)
+
+
+class SearchResultSerializer(FastReadSerializer):
+    """One case found by the search, best first."""
+
+    case = CaseSummarySerializer(**RO, help_text="The case summary, as the case list shows it.")
+    rank = serializers.FloatField(
+        **RO, help_text="Relevance (higher is better): comparable within one search, not across searches."
+    )
+    documents = MatchedDocumentSerializer(
+        many=True, **RO, help_text="The case's documents that match the query, best first (may be empty)."
+    )
+    snippet = serializers.CharField(
+        **RO,
+        help_text=(
+            "A fragment of the best matching text with every hit in <mark>...</mark>. HTML-safe: the text is "
+            "escaped and the <mark> tags are the only markup."
+        ),
+    )

@@ -1,17 +1,20 @@
-"""Read-only case endpoints of API v1: the list and the detail. Thin: the rows come from services."""
+"""Read-only case endpoints of API v1: the list, the detail and the search. Thin: the rows come from services."""
 
 from __future__ import annotations
 
 from django.db.models import QuerySet
 from django.http import Http404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.exceptions import ValidationError
 from rest_framework.generics import GenericAPIView, ListAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from cases import fulltext
 from cases.filters import CaseFilter, CaseFilterBackend
 from cases.models import Case
-from cases.serializers import CaseDetailSerializer, CaseSummarySerializer
+from cases.serializers import CaseDetailSerializer, CaseSummarySerializer, SearchResultSerializer
 from cases.services import access, reading
 from hpb import flags
 from hpb.api.pagination import HeaderLimitOffsetPagination, pagination_headers
@@ -30,9 +33,41 @@ class CaseViewMixin:
         return {"request": self.request, "view": self, "lightweight": flags.lightweight_mode(self.request)}
 
 
+SEARCH_PARAM = "q"
+_SYNTAX = (
+    'Web-search syntax: words (all must match), "quoted phrases", `or` between alternatives, -word to exclude. '
+    "Stemmed English, accents and case ignored. At most 500 characters; empty or blank is a 400."
+)
+
+
+def search_parameter(*, required: bool) -> OpenApiParameter:
+    return OpenApiParameter(
+        SEARCH_PARAM,
+        OpenApiTypes.STR,
+        OpenApiParameter.QUERY,
+        required=required,
+        description=(
+            (
+                "Full-text search over the case and its documents. "
+                if required
+                else "Full-text search: when given, only matching cases, best match first (see /api/v1/search). "
+            )
+            + _SYNTAX
+        ),
+    )
+
+
+def search_query(request: Request) -> str:
+    """The request's `q`, cleaned, or a 400 saying what is wrong with it."""
+    try:
+        return fulltext.clean_query(request.query_params.get(SEARCH_PARAM))
+    except fulltext.SearchQueryError as error:
+        raise ValidationError({SEARCH_PARAM: [str(error)]}) from None
+
+
 @extend_schema(tags=["cases"])
 class CaseListView(CaseViewMixin, ListAPIView):
-    """Case summaries, newest first, as a JSON array; paging in `X-Total-Count` and `Link`."""
+    """Case summaries as a JSON array, newest first or, with `q`, best match first; paging in headers."""
 
     serializer_class = CaseSummarySerializer
     pagination_class = HeaderLimitOffsetPagination
@@ -43,9 +78,60 @@ class CaseListView(CaseViewMixin, ListAPIView):
     def get_queryset(self) -> QuerySet:
         return reading.case_summaries(self.visible_cases())
 
-    @extend_schema(parameters=[LIGHTWEIGHT_PARAMETER, *pagination_headers()])
+    @extend_schema(parameters=[search_parameter(required=False), LIGHTWEIGHT_PARAMETER, *pagination_headers()])
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
+
+    def list(self, request: Request, *args, **kwargs) -> Response:
+        if SEARCH_PARAM not in request.query_params:
+            return super().list(request, *args, **kwargs)
+        # The same search as /api/v1/search over the same filtered cases (specialty, tag, status,
+        # visibility), ranked; only the summaries are needed, so the page is one query.
+        query = search_query(request)
+        cases = self.filter_queryset(self.visible_cases())
+        page = self.paginator.paginate_fetched(request, _fetcher(query=query, cases=cases, matches=False))
+        rows = [result.case for result in page]
+        return self.get_paginated_response(self.get_serializer(rows, many=True).data)
+
+
+def _fetcher(*, query: str, cases: QuerySet[Case], matches: bool):
+    def fetch(limit: int, offset: int) -> tuple[int, list[fulltext.SearchResult]]:
+        found = fulltext.search(query=query, cases=cases, limit=limit, offset=offset, matches=matches)
+        return found.total, found.results
+
+    return fetch
+
+
+@extend_schema(tags=["cases"])
+class SearchView(CaseViewMixin, GenericAPIView):
+    """Cases whose own text or documents match `q`, best first, with the matching documents and a snippet.
+
+    Only cases the user may see (published ones for non-staff; lightweight ones in lightweight mode), of
+    every specialty. A JSON array paged like the case list (`limit`, `offset`, `X-Total-Count`, `Link`).
+    """
+
+    serializer_class = SearchResultSerializer
+    pagination_class = HeaderLimitOffsetPagination
+    queryset = Case.objects.none()  # for schema introspection
+
+    @extend_schema(
+        operation_id="search",
+        parameters=[search_parameter(required=True), LIGHTWEIGHT_PARAMETER, *pagination_headers()],
+        responses={200: SearchResultSerializer(many=True)},
+    )
+    def get(self, request: Request) -> Response:
+        query = search_query(request)
+        page = self.paginator.paginate_fetched(request, _fetcher(query=query, cases=self.visible_cases(), matches=True))
+        rows = [
+            {
+                "case": result.case,
+                "rank": result.rank,
+                "documents": [{"id": d.id, "title": d.title} for d in result.documents],
+                "snippet": result.snippet,
+            }
+            for result in page
+        ]
+        return self.get_paginated_response(self.get_serializer(rows, many=True).data)
 
 
 @extend_schema(tags=["cases"])

@@ -48,6 +48,10 @@ def _int(value: Any, context: Mapping[str, Any]) -> int:
     return int(value)
 
 
+def _float(value: Any, context: Mapping[str, Any]) -> float:
+    return float(value)
+
+
 def _str(value: Any, context: Mapping[str, Any]) -> str:
     return value if isinstance(value, str) else str(value)
 
@@ -95,6 +99,8 @@ def _converter_for(name: str, field: serializers.Field) -> Converter:
         return _bool
     if isinstance(field, serializers.IntegerField):
         return _int
+    if isinstance(field, serializers.FloatField):
+        return _float
     if isinstance(field, serializers.JSONField | serializers.DictField):
         return _identity
     if isinstance(field, serializers.ListField) and isinstance(field.child, serializers.CharField):

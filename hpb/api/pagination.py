@@ -8,6 +8,7 @@ Querysets must be plain filtered querysets (no DISTINCT or GROUP BY), which is w
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.db.models import Func, IntegerField, QuerySet, Subquery
@@ -62,13 +63,28 @@ class HeaderLimitOffsetPagination(BasePagination):
     default_limit = DEFAULT_LIMIT
     max_limit = MAX_LIMIT
 
-    def paginate_queryset(self, queryset: QuerySet, request: Request, view: Any = None) -> list:
+    def read_page_parameters(self, request: Request) -> tuple[int, int]:
+        """`(limit, offset)` of the request, validated (a 400 when unusable)."""
         self.request = request
         self.limit = _read_int(
             request, self.limit_query_param, default=self.default_limit, minimum=1, maximum=self.max_limit
         )
         # Bounded so the SQL OFFSET always fits a bigint; anything that large is past the end anyway.
         self.offset = _read_int(request, self.offset_query_param, default=0, minimum=0, maximum=2**62)
+        return self.limit, self.offset
+
+    def paginate_fetched(self, request: Request, fetch: Callable[[int, int], tuple[int, list]]) -> list:
+        """Page through a source that answers `(total, rows)` for `(limit, offset)` itself (the search).
+
+        The same parameters, validation and headers as `paginate_queryset`, for results that are not a
+        queryset (a ranked search computes its page and total in its own query).
+        """
+        limit, offset = self.read_page_parameters(request)
+        self.count, page = fetch(limit, offset)
+        return page
+
+    def paginate_queryset(self, queryset: QuerySet, request: Request, view: Any = None) -> list:
+        self.read_page_parameters(request)
         # The total rides along with the page as an uncorrelated scalar subquery, so a page is one
         # round trip to the database instead of two. Only an empty page needs its own count.
         # COUNT(*) rather than COUNT(id): PostgreSQL can then answer from the list index alone.

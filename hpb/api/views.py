@@ -37,6 +37,7 @@ class APIRootView(APIView):
             {
                 "api_version": serializers.CharField(),
                 "cases": serializers.URLField(),
+                "search": serializers.URLField(),
                 "config": serializers.URLField(),
                 "token": serializers.URLField(),
                 "schema": serializers.URLField(),
@@ -51,6 +52,7 @@ class APIRootView(APIView):
 
 _ROOT_LINKS = {
     "cases": "case-list",
+    "search": "search",
     "config": "config",
     "token": "token",
     "schema": "schema",
