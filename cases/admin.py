@@ -31,7 +31,8 @@ from cases.services import (
     set_case_status,
     store_document_file,
 )
-from hpb.admin_utils import EMPTY, color_swatch, count_subquery, human_size, pretty_json, signed_link
+from hpb.admin_utils import EMPTY, count_subquery, format_number, human_size, pretty_json, signed_link
+from imaging.admin_display import StructureDisplayMixin
 from imaging.models import CaseStructure, ImagingStudy
 from imaging.structure_forms import CaseStructureForm, CaseStructureInlineFormSet
 
@@ -187,7 +188,7 @@ class ImagingStudyInline(admin.TabularInline):
         return signed_link(study.preview_uri, label="Preview")
 
 
-class CaseStructureInline(admin.TabularInline):
+class CaseStructureInline(StructureDisplayMixin, admin.TabularInline):
     """Segmented structures: name and colour are the curator's; mesh and measurements are derived."""
 
     model = CaseStructure
@@ -203,26 +204,9 @@ class CaseStructureInline(admin.TabularInline):
     def has_add_permission(self, request: HttpRequest, obj: Case | None = None) -> bool:
         return False  # structures are created by DICOM ingestion
 
-    @admin.display(description="Colour")
-    def swatch(self, structure: CaseStructure) -> str:
-        return color_swatch(structure.color_hex)
-
     @admin.display(description="Study")
     def study_label(self, structure: CaseStructure) -> str:
         return structure.imaging_study.label if structure.imaging_study else EMPTY
-
-    @admin.display(description="Volume (ml)")
-    def volume_ml(self, structure: CaseStructure) -> str:
-        return _number((structure.metadata or {}).get("volume_ml"))
-
-    @admin.display(description="Points / cells")
-    def mesh_size(self, structure: CaseStructure) -> str:
-        meta = structure.metadata or {}
-        return f"{_number(meta.get('point_count'))} / {_number(meta.get('cell_count'))}"
-
-    @admin.display(description="Mesh")
-    def mesh(self, structure: CaseStructure) -> str:
-        return signed_link(structure.mesh_uri, label="Download .vtp")
 
 
 # --- Cases ---------------------------------------------------------------------------------------
@@ -546,15 +530,5 @@ def _grid_summary(metadata: dict | None) -> str:
         return EMPTY
     text = " × ".join(str(d) for d in dims)
     if spacing:
-        text += " @ " + " × ".join(_number(s) for s in spacing) + " mm"
+        text += " @ " + " × ".join(format_number(s) for s in spacing) + " mm"
     return text
-
-
-def _number(value: object) -> str:
-    if isinstance(value, bool) or value is None:
-        return EMPTY
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
-        return f"{value:,.1f}" if abs(value) >= 10 else f"{value:.2f}"
-    return str(value)

@@ -67,3 +67,14 @@ def human_size(size: object) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1000
     return EMPTY  # pragma: no cover
+
+
+def format_number(value: object) -> str:
+    """Counts with thousands separators, measurements to a sensible precision, EMPTY for none."""
+    if isinstance(value, bool) or value is None:
+        return EMPTY
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.1f}" if abs(value) >= 10 else f"{value:.2f}"
+    return str(value)

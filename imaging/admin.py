@@ -17,7 +17,8 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html, format_html_join
 
-from hpb.admin_utils import EMPTY, color_swatch, count_subquery, pretty_json, signed_link
+from hpb.admin_utils import count_subquery, pretty_json, signed_link
+from imaging.admin_display import StructureDisplayMixin
 from imaging.models import CaseStructure, ImagingStudy, IngestJob
 from imaging.services.jobs import InvalidLabelsError, NamedFile, ingest_files, parse_labels, retry_job
 from imaging.services.sweep import sweep_stuck_jobs
@@ -26,7 +27,7 @@ from imaging.structure_forms import CaseStructureForm, CaseStructureInlineFormSe
 # --- Imaging studies and structures (curation) ----------------------------------------------------
 
 
-class StudyStructureInline(admin.TabularInline):
+class StudyStructureInline(StructureDisplayMixin, admin.TabularInline):
     model = CaseStructure
     form = CaseStructureForm
     formset = CaseStructureInlineFormSet
@@ -37,18 +38,6 @@ class StudyStructureInline(admin.TabularInline):
 
     def has_add_permission(self, request: HttpRequest, obj: ImagingStudy | None = None) -> bool:
         return False  # structures are created by ingestion
-
-    @admin.display(description="Colour")
-    def swatch(self, structure: CaseStructure) -> str:
-        return color_swatch(structure.color_hex)
-
-    @admin.display(description="Volume (ml)")
-    def volume_ml(self, structure: CaseStructure) -> object:
-        return (structure.metadata or {}).get("volume_ml", EMPTY)
-
-    @admin.display(description="Mesh")
-    def mesh(self, structure: CaseStructure) -> str:
-        return signed_link(structure.mesh_uri, label="Download .vtp")
 
 
 @admin.register(ImagingStudy)
@@ -118,7 +107,7 @@ class ImagingStudyAdmin(admin.ModelAdmin):
 
 
 @admin.register(CaseStructure)
-class CaseStructureAdmin(admin.ModelAdmin):
+class CaseStructureAdmin(StructureDisplayMixin, admin.ModelAdmin):
     form = CaseStructureForm
     list_display = ("name", "swatch", "case", "imaging_study", "volume_ml", "created_at", "mesh")
     list_select_related = ("case", "imaging_study")
@@ -140,18 +129,6 @@ class CaseStructureAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # structures come from segmentations at ingestion
-
-    @admin.display(description="Colour")
-    def swatch(self, structure: CaseStructure) -> str:
-        return color_swatch(structure.color_hex)
-
-    @admin.display(description="Volume (ml)")
-    def volume_ml(self, structure: CaseStructure) -> object:
-        return (structure.metadata or {}).get("volume_ml", EMPTY)
-
-    @admin.display(description="Mesh")
-    def mesh(self, structure: CaseStructure) -> str:
-        return signed_link(structure.mesh_uri, label="Download .vtp")
 
     @admin.display(description="Metadata")
     def metadata_display(self, structure: CaseStructure) -> str:
