@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: collectstatic serve-production run test install-local install-test install-production migrate seed serve lint check-migrations pytest worker listener benchmarks terraform-check clean
+.PHONY: collectstatic serve-production run test install-local install-test install-production migrate seed serve lint check-migrations pytest worker listener terraform-check clean
 
 $(VENV)/.created:
 	@test -n "$(PYTHON)" || { echo "Python 3.11 or newer is needed (python3.11, python3.12 or python3.13 on PATH)."; exit 1; }
@@ -75,3 +75,11 @@ clean:
 .PHONY: bench-api
 bench-api: install-test
 	$(BIN)/python benchmarks/api.py
+
+## make bench-search / bench-ingest: the search (100,000 documents) and DICOM ingest (512x512x300) benchmarks.
+.PHONY: bench-search bench-ingest
+bench-search: install-test
+	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/hpb} $(BIN)/python benchmarks/search.py
+
+bench-ingest: install-test
+	$(BIN)/python benchmarks/ingest.py --size full
