@@ -48,6 +48,9 @@ pytest:
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 worker: install-local
+	@test -n "$$CELERY_BROKER_URL" || grep -qs '^CELERY_BROKER_URL=..*' .env || { \
+	  echo "Set CELERY_BROKER_URL (e.g. redis://127.0.0.1:6379/0) in the environment or .env: without a broker"; \
+	  echo "tasks run inside the web process and a worker would have nothing to do."; exit 1; }
 	mkdir -p var
 	$(BIN)/celery -A config worker -l info --concurrency 1 --beat --schedule var/celerybeat-schedule
 
