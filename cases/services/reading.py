@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from django.db import connections, models
 from django.db.models import QuerySet
 
 from cases.models import Case, Document, Patient
+from cases.services import list_counts
 from imaging.models import CaseStructure, ImagingStudy
 
 SUMMARY_FIELDS = (
@@ -40,6 +42,62 @@ STRUCTURE_FIELDS = ("id", "name", "color_hex", "mesh_uri", "metadata", "imaging_
 def case_summaries(cases: QuerySet[Case]) -> QuerySet:
     """Summary rows of `cases`, newest first (a lazy queryset: filter and slice it further)."""
     return cases.order_by("-created_at", "-id").values(*SUMMARY_FIELDS)
+
+
+def counted_case_page(
+    *, filters: Mapping[str, Any], limit: int, offset: int, using: str
+) -> tuple[int, list[dict[str, Any]]]:
+    """`(total, rows)`: one page of summaries of the cases matching `filters`, and their exact total.
+
+    The same rows, in the same order, as `case_summaries(Case.objects.filter(**filters))[offset:offset +
+    limit]`, but for the common case list only: `filters` are equalities on the columns the
+    trigger-maintained counter is keyed by (`list_counts.COUNTED_FIELDS`, else NotCountedError), and the
+    database must be PostgreSQL (`list_counts.available`). The total is then a SUM over a few counter
+    rows instead of a COUNT(*) over every matching case, and the statement is written once per set of
+    filter names (`_counted_page_sql`) instead of compiled by the ORM on every request: together most of
+    the list's cost. One query, also for an offset past the end. tests/api/test_case_list_paths.py
+    holds both paths to the same rows and totals.
+    """
+    names = list_counts.counted_names(filters)
+    values = [filters[name] for name in names]
+    with connections[using].cursor() as cursor:
+        cursor.execute(_counted_page_sql(using, names), [*values, *values, limit, offset])
+        records = cursor.fetchall()
+    total = int(records[0][0])
+    rows = []
+    for record in records:
+        if record[1] is None:  # the page is empty: the total's row alone
+            break
+        row = dict(zip(SUMMARY_FIELDS, record[1:], strict=True))
+        row["tags"] = _json(row["tags"])
+        rows.append(row)
+    return total, rows
+
+
+@functools.lru_cache(maxsize=32)
+def _counted_page_sql(alias: str, names: tuple[str, ...]) -> str:
+    """The counted page statement for equality filters on `names`; parameters: the filter values (for
+    the counter, then for the cases), limit, offset.
+
+    The total comes first and the page is LEFT JOINed to it, so an empty page still returns the total.
+    The outer ORDER BY repeats the page's (sorting 100 rows at most): SQL keeps a LATERAL subquery's order
+    only by convention. Identifiers come from the models' metadata, quoted by the backend.
+    """
+    qn = connections[alias].ops.quote_name
+
+    def col(name: str) -> str:
+        return f"c.{qn(Case._meta.get_field(name).column)}"
+
+    counted = " AND ".join(f"n.{qn(name)} = %s" for name in names) or "TRUE"
+    matching = " AND ".join(f"{col(name)} = %s" for name in names) or "TRUE"
+    columns = ", ".join(f"{col(name)} AS {qn(name)}" for name in SUMMARY_FIELDS)
+    return (
+        f"SELECT n.total, p.* FROM "  # noqa: S608 - identifiers only
+        f"(SELECT COALESCE(SUM(n.total), 0) AS total FROM {qn(list_counts.TABLE)} n WHERE {counted}) n "
+        f"LEFT JOIN LATERAL (SELECT {columns} FROM {qn(Case._meta.db_table)} c WHERE {matching} "
+        f"ORDER BY {col('created_at')} DESC, {col('id')} DESC LIMIT %s OFFSET %s) p ON TRUE "
+        f"ORDER BY p.{qn('created_at')} DESC, p.{qn('id')} DESC"
+    )
 
 
 def case_detail(*, cases: QuerySet[Case], case_id: int) -> dict[str, Any] | None:
