@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import router
 from django.db.models import QuerySet
 from django.http import Http404
@@ -29,6 +31,10 @@ class CaseViewMixin:
 
     def visible_cases(self) -> QuerySet[Case]:
         return access.visible_cases(user=self.request.user, lightweight=flags.lightweight_mode(self.request))
+
+    def visibility_filters(self) -> dict[str, Any]:
+        """The same rule as `visible_cases`, as Case field equalities (for the hand-written statements)."""
+        return access.visibility_filters(user=self.request.user, lightweight=flags.lightweight_mode(self.request))
 
     def get_serializer_context(self) -> dict:
         return {"request": self.request, "view": self, "lightweight": flags.lightweight_mode(self.request)}
@@ -100,10 +106,7 @@ class CaseListView(CaseViewMixin, ListAPIView):
     def _counted_list(self, request: Request, *, using: str) -> Response:
         """The unfiltered list (most requests): default specialty and visibility only, so the total comes
         from the trigger-maintained counter and the page from a once-written statement (one query)."""
-        rule = {
-            **filters.default_filters(),
-            **access.visibility_filters(user=request.user, lightweight=flags.lightweight_mode(request)),
-        }
+        rule = {**filters.default_filters(), **self.visibility_filters()}
 
         def fetch(limit: int, offset: int) -> tuple[int, list[dict]]:
             return reading.counted_case_page(filters=rule, limit=limit, offset=offset, using=using)
@@ -161,7 +164,7 @@ class CaseDetailView(CaseViewMixin, GenericAPIView):
 
     @extend_schema(parameters=[LIGHTWEIGHT_PARAMETER])
     def get(self, request: Request, case_id: int) -> Response:
-        row = reading.case_detail(cases=self.visible_cases(), case_id=case_id)
+        row = reading.case_detail(filters=self.visibility_filters(), case_id=case_id, using=router.db_for_read(Case))
         if row is None:
             raise Http404
         return Response(self.get_serializer(row).data)
