@@ -9,6 +9,7 @@ functions take its rule, as a queryset or as Case field equalities (`access.visi
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import json
 from collections.abc import Mapping
@@ -70,8 +71,20 @@ def counted_case_page(
             break
         row = dict(zip(SUMMARY_FIELDS, record[1:], strict=True))
         row["tags"] = _json(row["tags"])
+        for name in _SUMMARY_DATETIMES:
+            if row[name] is not None:
+                row[name] = _EPOCH + dt.timedelta(microseconds=row[name])
         rows.append(row)
     return total, rows
+
+
+# Timestamps of the counted page travel as integer microseconds since 1970 (UTC): exact, and about
+# twenty times cheaper to turn into datetimes than the timestamptz text Django's psycopg loader parses
+# in Python (4 us a value: 50 values were a sixth of the list's Python time).
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_SUMMARY_DATETIMES = tuple(
+    name for name in SUMMARY_FIELDS if isinstance(Case._meta.get_field(name), models.DateTimeField)
+)
 
 
 @functools.lru_cache(maxsize=32)
@@ -88,11 +101,18 @@ def _counted_page_sql(alias: str, names: tuple[str, ...]) -> str:
     def col(name: str) -> str:
         return f"c.{qn(Case._meta.get_field(name).column)}"
 
+    def value(name: str) -> str:
+        # EXTRACT(EPOCH ...) of a timestamptz is an exact numeric (PostgreSQL 14 and later).
+        if name in _SUMMARY_DATETIMES:
+            return f"(EXTRACT(EPOCH FROM {col(name)}) * 1000000)::bigint AS {qn(name)}"
+        return f"{col(name)} AS {qn(name)}"
+
     counted = " AND ".join(f"n.{qn(name)} = %s" for name in names) or "TRUE"
     matching = " AND ".join(f"{col(name)} = %s" for name in names) or "TRUE"
-    columns = ", ".join(f"{col(name)} AS {qn(name)}" for name in SUMMARY_FIELDS)
+    columns = ", ".join(value(name) for name in SUMMARY_FIELDS)
+    page = ", ".join(f"p.{qn(name)}" for name in SUMMARY_FIELDS)
     return (
-        f"SELECT n.total, p.* FROM "  # noqa: S608 - identifiers only
+        f"SELECT n.total, {page} FROM "  # noqa: S608 - identifiers only
         f"(SELECT COALESCE(SUM(n.total), 0) AS total FROM {qn(list_counts.TABLE)} n WHERE {counted}) n "
         f"LEFT JOIN LATERAL (SELECT {columns} FROM {qn(Case._meta.db_table)} c WHERE {matching} "
         f"ORDER BY {col('created_at')} DESC, {col('id')} DESC LIMIT %s OFFSET %s) p ON TRUE "
