@@ -22,6 +22,7 @@ prepared statements need the session. The deployment connects to RDS directly.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Sequence
@@ -36,6 +37,7 @@ _PLACEHOLDER = re.compile(r"%s")
 _RECOVERABLE = (pg_errors.InvalidSqlStatementName, pg_errors.FeatureNotSupported)
 
 
+@functools.lru_cache(maxsize=64)
 def statement_name(sql: str) -> str:
     """A name that only this SQL text gets (so two statements can never collide on a connection)."""
     return "hpb_" + hashlib.sha256(sql.encode()).hexdigest()[:24]
