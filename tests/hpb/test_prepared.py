@@ -32,6 +32,14 @@ class AbortError(Exception):
     pass
 
 
+@pytest.fixture(autouse=True)
+def _forget_the_registry_afterwards():
+    """These tests deallocate statements behind the registry's back; leave the next test a clean slate."""
+    yield
+    if connection.connection is not None:
+        setattr(connection.connection, prepared._REGISTRY_ATTR, set())
+
+
 @pytest.mark.django_db(transaction=True)
 def test_prepared_once_then_executed_and_counted_once_per_call():
     connection.close()  # a fresh session: nothing prepared yet
@@ -55,6 +63,14 @@ def test_a_rollback_keeps_the_statement():
     with CaptureQueriesContext(connection) as queries:
         assert _run() == [(42, "x")]
     assert len(queries.captured_queries) == 1
+
+
+@pytest.mark.django_db
+def test_a_statement_the_session_has_but_the_registry_forgot_is_reused():
+    _run()
+    setattr(connection.connection, prepared._REGISTRY_ATTR, set())
+    assert _run(params=(2, "z")) == [(3, "z")]  # inside the test's transaction: no failed PREPARE
+    assert _prepared_names().count(prepared.statement_name(SQL)) == 1
 
 
 @pytest.mark.django_db(transaction=True)
