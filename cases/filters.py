@@ -70,9 +70,19 @@ class CaseFilter(django_filters.FilterSet):
         return queryset.filter(status=value)
 
 
+def default_filters() -> dict[str, Any]:
+    """What CaseFilter does to a request without any of its parameters, as Case field equalities."""
+    return {"specialty": DEFAULT_SPECIALTY}
+
+
+def is_filtered(request: Any) -> bool:
+    """Whether the request names any of CaseFilter's parameters (valid or not)."""
+    return any(name in request.query_params for name in CaseFilter.base_filters)
+
+
 def apply_defaults(queryset: QuerySet[Case]) -> QuerySet[Case]:
     """What CaseFilter does to a request without any of its parameters: the default specialty."""
-    return queryset.filter(specialty=DEFAULT_SPECIALTY)
+    return queryset.filter(**default_filters())
 
 
 class CaseFilterBackend(DjangoFilterBackend):
@@ -84,6 +94,6 @@ class CaseFilterBackend(DjangoFilterBackend):
     """
 
     def filter_queryset(self, request: Any, queryset: QuerySet, view: Any) -> QuerySet:
-        if not any(name in request.query_params for name in CaseFilter.base_filters):
+        if not is_filtered(request):
             return apply_defaults(queryset)
         return super().filter_queryset(request, queryset, view)

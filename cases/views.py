@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.db import router
 from django.db.models import QuerySet
 from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
@@ -11,11 +14,11 @@ from rest_framework.generics import GenericAPIView, ListAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from cases import fulltext
+from cases import filters, fulltext
 from cases.filters import CaseFilter, CaseFilterBackend
 from cases.models import Case
 from cases.serializers import CaseDetailSerializer, CaseSummarySerializer, SearchResultSerializer
-from cases.services import access, reading
+from cases.services import access, list_counts, reading
 from hpb import flags
 from hpb.api.pagination import HeaderLimitOffsetPagination, pagination_headers
 from hpb.api.views import LIGHTWEIGHT_PARAMETER
@@ -28,6 +31,10 @@ class CaseViewMixin:
 
     def visible_cases(self) -> QuerySet[Case]:
         return access.visible_cases(user=self.request.user, lightweight=flags.lightweight_mode(self.request))
+
+    def visibility_filters(self) -> dict[str, Any]:
+        """The same rule as `visible_cases`, as Case field equalities (for the hand-written statements)."""
+        return access.visibility_filters(user=self.request.user, lightweight=flags.lightweight_mode(self.request))
 
     def get_serializer_context(self) -> dict:
         return {"request": self.request, "view": self, "lightweight": flags.lightweight_mode(self.request)}
@@ -84,7 +91,10 @@ class CaseListView(CaseViewMixin, ListAPIView):
 
     def list(self, request: Request, *args, **kwargs) -> Response:
         if SEARCH_PARAM not in request.query_params:
-            return super().list(request, *args, **kwargs)
+            using = router.db_for_read(Case)
+            if filters.is_filtered(request) or not list_counts.available(using=using):
+                return super().list(request, *args, **kwargs)
+            return self._counted_list(request, using=using)
         # The same search as /api/v1/search over the same filtered cases (specialty, tag, status,
         # visibility), ranked; only the summaries are needed, so the page is one query.
         query = search_query(request)
@@ -92,6 +102,17 @@ class CaseListView(CaseViewMixin, ListAPIView):
         page = self.paginator.paginate_fetched(request, _fetcher(query=query, cases=cases, matches=False))
         rows = [result.case for result in page]
         return self.get_paginated_response(self.get_serializer(rows, many=True).data)
+
+    def _counted_list(self, request: Request, *, using: str) -> Response:
+        """The unfiltered list (most requests): default specialty and visibility only, so the total comes
+        from the trigger-maintained counter and the page from a once-written statement (one query)."""
+        rule = {**filters.default_filters(), **self.visibility_filters()}
+
+        def fetch(limit: int, offset: int) -> tuple[int, list[dict]]:
+            return reading.counted_case_page(filters=rule, limit=limit, offset=offset, using=using)
+
+        page = self.paginator.paginate_fetched(request, fetch)
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
 
 def _fetcher(*, query: str, cases: QuerySet[Case], matches: bool):
@@ -143,7 +164,7 @@ class CaseDetailView(CaseViewMixin, GenericAPIView):
 
     @extend_schema(parameters=[LIGHTWEIGHT_PARAMETER])
     def get(self, request: Request, case_id: int) -> Response:
-        row = reading.case_detail(cases=self.visible_cases(), case_id=case_id)
+        row = reading.case_detail(filters=self.visibility_filters(), case_id=case_id, using=router.db_for_read(Case))
         if row is None:
             raise Http404
         return Response(self.get_serializer(row).data)

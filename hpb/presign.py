@@ -59,25 +59,30 @@ class S3Presigner:
         date = amz_date[:8]
         frozen = self.credentials.get_frozen_credentials()
         scope = f"{date}/{self.region}/{self.service}/aws4_request"
-        params = {
-            "X-Amz-Algorithm": _ALGORITHM,
-            "X-Amz-Credential": f"{frozen.access_key}/{scope}",
-            "X-Amz-Date": amz_date,
-            "X-Amz-Expires": str(int(expires_in)),
-            "X-Amz-SignedHeaders": "host",
-        }
-        if frozen.token:
-            params["X-Amz-Security-Token"] = frozen.token
-        encoded = [(_uri_encode(k), _uri_encode(v)) for k, v in params.items()]
-        # The canonical query is sorted; the URL keeps boto3's order (the token after SignedHeaders).
-        canonical_query = "&".join(f"{k}={v}" for k, v in sorted(encoded))
-        query = "&".join(f"{k}={v}" for k, v in encoded)
+        # The date and the expiry are [0-9A-Z] only, so only the credential and the token need
+        # encoding, and those change once a day (or when the credentials rotate).
+        credential, token = _encoded_identity(frozen.access_key, scope, frozen.token)
+        head = f"X-Amz-Algorithm={_ALGORITHM}&X-Amz-Credential={credential}&X-Amz-Date={amz_date}"
+        head += f"&X-Amz-Expires={int(expires_in)}"
+        # The canonical query is sorted (Security-Token < SignedHeaders); the URL keeps boto3's order
+        # (the token after SignedHeaders).
+        if token:
+            canonical_query = f"{head}&X-Amz-Security-Token={token}&X-Amz-SignedHeaders=host"
+            query = f"{head}&X-Amz-SignedHeaders=host&X-Amz-Security-Token={token}"
+        else:
+            canonical_query = query = f"{head}&X-Amz-SignedHeaders=host"
         path = self.path_prefix + _uri_encode(key, safe="/~")
         canonical_request = f"GET\n{path}\n{canonical_query}\nhost:{self.host}\n\nhost\nUNSIGNED-PAYLOAD"
         string_to_sign = f"{_ALGORITHM}\n{amz_date}\n{scope}\n{hashlib.sha256(canonical_request.encode()).hexdigest()}"
         signing_key = _signing_key(frozen.secret_key, date, self.region, self.service)
         signature = hmac.new(signing_key, string_to_sign.encode(), hashlib.sha256).hexdigest()
         return f"{self.scheme}://{self.host}{path}?{query}&X-Amz-Signature={signature}"
+
+
+@functools.lru_cache(maxsize=32)
+def _encoded_identity(access_key: str, scope: str, token: str | None) -> tuple[str, str | None]:
+    """The URI-encoded `X-Amz-Credential` and `X-Amz-Security-Token` values (quote() is costly per URL)."""
+    return _uri_encode(f"{access_key}/{scope}"), _uri_encode(token) if token else None
 
 
 def presigner_for(client: Any, bucket: str) -> S3Presigner | None:

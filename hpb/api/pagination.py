@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 from django.db.models import Func, IntegerField, QuerySet, Subquery
 from drf_spectacular.utils import OpenApiParameter
@@ -17,7 +18,6 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import BasePagination
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.utils.urls import remove_query_param, replace_query_param
 
 DEFAULT_LIMIT = 25
 MAX_LIMIT = 100
@@ -111,23 +111,21 @@ class HeaderLimitOffsetPagination(BasePagination):
         return headers
 
     def get_links(self) -> list[tuple[str, str]]:
-        """RFC 8288 links, absolute, keeping every other query parameter of the request."""
-        base = self.request.build_absolute_uri()
-        base = replace_query_param(base, self.limit_query_param, self.limit)
-        last_offset = max(((self.count - 1) // self.limit) * self.limit, 0)
-        links = [("first", remove_query_param(base, self.offset_query_param))]
-        if self.offset > 0:
-            prev_offset = min(max(self.offset - self.limit, 0), last_offset)
-            links.append(("prev", self._with_offset(base, prev_offset)))
-        if self.offset + self.limit < self.count:
-            links.append(("next", self._with_offset(base, self.offset + self.limit)))
-        links.append(("last", self._with_offset(base, last_offset)))
-        return links
+        """RFC 8288 links, absolute, keeping every other query parameter of the request.
 
-    def _with_offset(self, base: str, offset: int) -> str:
-        if offset <= 0:
-            return remove_query_param(base, self.offset_query_param)
-        return replace_query_param(base, self.offset_query_param, offset)
+        The URLs are exactly those of DRF's `replace_query_param`/`remove_query_param` (the query
+        re-encoded with its parameters sorted by name), but the request's query is parsed and encoded
+        once for all four links rather than once per link (tests/api/test_paging_links.py compares them).
+        """
+        base = _PageURLs(self.request.build_absolute_uri(), self.limit_query_param, self.limit, self.offset_query_param)
+        last_offset = max(((self.count - 1) // self.limit) * self.limit, 0)
+        links = [("first", base.at(0))]
+        if self.offset > 0:
+            links.append(("prev", base.at(min(max(self.offset - self.limit, 0), last_offset))))
+        if self.offset + self.limit < self.count:
+            links.append(("next", base.at(self.offset + self.limit)))
+        links.append(("last", base.at(last_offset)))
+        return links
 
     # --- OpenAPI -----------------------------------------------------------------------------------
     def get_paginated_response_schema(self, schema: dict) -> dict:
@@ -151,6 +149,31 @@ class HeaderLimitOffsetPagination(BasePagination):
                 "schema": {"type": "integer", "minimum": 0, "default": 0},
             },
         ]
+
+
+class _PageURLs:
+    """The request's URL with `limit` set and `offset` set (or removed, for 0) to any value.
+
+    DRF's helpers parse the query, set one parameter and urlencode the sorted parameters, per link. Here
+    the sorted parameters other than `offset` are encoded once, split where `offset` sorts among them.
+    """
+
+    def __init__(self, url: str, limit_param: str, limit: int, offset_param: str) -> None:
+        scheme, netloc, path, query, fragment = urlsplit(url)
+        params = parse_qs(query, keep_blank_values=True)
+        params[limit_param] = [str(limit)]
+        params.pop(offset_param, None)
+        ordered = sorted(params.items())
+        self._before = urlencode([item for item in ordered if item[0] < offset_param], doseq=True)
+        self._after = urlencode([item for item in ordered if item[0] > offset_param], doseq=True)
+        self._offset_param = offset_param
+        self._parts = (scheme, netloc, path, fragment)
+
+    def at(self, offset: int) -> str:
+        middle = f"{self._offset_param}={offset}" if offset > 0 else ""
+        query = "&".join(part for part in (self._before, middle, self._after) if part)
+        scheme, netloc, path, fragment = self._parts
+        return urlunsplit((scheme, netloc, path, query, fragment))
 
 
 def pagination_headers() -> list[OpenApiParameter]:

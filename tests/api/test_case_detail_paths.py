@@ -41,9 +41,8 @@ def _awkward_case() -> Case:
 
 def test_both_paths_render_the_same_case():
     case = _awkward_case()
-    cases = Case.objects.all()
-    single = services.case_detail_single_query(cases=cases, case_id=case.pk)
-    portable = services.case_detail_portable(cases=cases, case_id=case.pk)
+    single = services.case_detail_single_query(filters={}, case_id=case.pk, using="default")
+    portable = services.case_detail_portable(filters={}, case_id=case.pk, using="default")
     assert single is not None
     assert portable is not None
     assert len(portable["documents"]) == 3
@@ -54,15 +53,15 @@ def test_both_paths_render_the_same_case():
 
 def test_both_paths_agree_on_hidden_cases():
     case = CaseFactory(status=Case.Status.DRAFT)
-    published = Case.objects.filter(status=Case.Status.PUBLISHED)
-    assert services.case_detail_single_query(cases=published, case_id=case.pk) is None
-    assert services.case_detail_portable(cases=published, case_id=case.pk) is None
+    published = {"status": Case.Status.PUBLISHED}
+    assert services.case_detail_single_query(filters=published, case_id=case.pk, using="default") is None
+    assert services.case_detail_portable(filters=published, case_id=case.pk, using="default") is None
 
 
 def test_single_query_is_one_query_however_many_rows():
     case = _awkward_case()
     ImagingStudyFactory.create_batch(20, case=case)
     with CaptureQueriesContext(connection) as queries:
-        row = services.case_detail(cases=Case.objects.all(), case_id=case.pk)
+        row = services.case_detail(filters={}, case_id=case.pk, using="default")
     assert len(queries.captured_queries) == 1
     assert len(row["imaging_studies"]) == ImagingStudy.objects.filter(case=case).count()

@@ -52,9 +52,21 @@ def test_list_query_count_is_constant(user_client, count_queries):
     assert one == fifty == 1  # the page with its total as a subquery (force_authenticate: no auth query)
 
 
-def test_an_offset_past_the_end_costs_one_more_query(user_client, count_queries):
+def test_an_offset_past_the_end_costs_one_more_query_when_filtered(user_client, count_queries):
+    CaseFactory.create_batch(3, tags=["liver"])
+    assert _queries(user_client, "/api/v1/cases?tag=liver&offset=10", count_queries) == 2
+    response = user_client.get("/api/v1/cases?tag=liver&offset=10")
+    assert response.json() == []
+    assert response["X-Total-Count"] == "3"
+
+
+def test_an_offset_past_the_end_of_the_unfiltered_list_is_still_one_query(user_client, count_queries):
     CaseFactory.create_batch(3)
-    assert _queries(user_client, "/api/v1/cases?offset=10", count_queries) == 2
+    assert _queries(user_client, "/api/v1/cases?offset=10", count_queries) == 1  # the counter's row comes alone
+    response = user_client.get("/api/v1/cases?offset=10")
+    assert response.json() == []
+    assert response["X-Total-Count"] == "3"
+    assert 'rel="prev"' in response["Link"]
 
 
 def test_list_with_token_auth_is_two_queries(token_client, count_queries):

@@ -58,12 +58,17 @@ for query in ["klatskin", "' OR 1=1 --", "a\x00b"]:
     admin_pages[query] = [response.status_code, "Draft Klatskin" in response.text, "Hilar case" in response.text]
 
 api = {}
-for path in ["/api/v1/search?q=klatskin", "/api/v1/cases?q=pancreas", "/api/v1/search?q=%20", "/api/v1/search?q=-"]:
-    response = client.get(path)
+for path in ["/api/v1/search?q=klatskin", "/api/v1/cases?q=pancreas", "/api/v1/search?q=%20", "/api/v1/search?q=-",
+             "/api/v1/cases", "/api/v1/cases?limit=1&offset=1", "/api/v1/cases/KLATSKIN"]:
+    response = client.get(path.replace("KLATSKIN", str(klatskin.pk)))
     api[path] = [response.status_code, response.json(), response.headers.get("X-Total-Count")]
+
+from django.db import connection
+tables = connection.introspection.table_names()
 
 print(json.dumps({
     "api": api,
+    "counter_table": "cases_case_list_count" in tables,
     "admin": admin_pages,
     "klatskin": run("klatskin"),
     "klatskin_all": run("klatskin", Case.objects.all()),
@@ -98,6 +103,21 @@ def sqlite_run(tmp_path_factory) -> dict:
 
 def test_migrations_apply_on_a_fresh_sqlite_file(sqlite_run):
     assert "Applying cases.0002_full_text_search... OK" in sqlite_run["migrate"]
+    assert "Applying cases.0003_case_list_counts... OK" in sqlite_run["migrate"]
+    assert sqlite_run["counter_table"] is False  # the counter is PostgreSQL's; SQLite counts rows
+
+
+def test_the_case_list_and_detail_on_sqlite(sqlite_run):
+    api = sqlite_run["api"]
+    status, body, total = api["/api/v1/cases"]
+    assert (status, total) == (200, "3")  # the (staff) superuser sees the draft too
+    assert [row["title"] for row in body] == ["Draft Klatskin", "Hilar case", "Whipple case"]
+    status, body, total = api["/api/v1/cases?limit=1&offset=1"]
+    assert (status, total, [row["title"] for row in body]) == (200, "3", ["Hilar case"])
+    status, body, _ = api["/api/v1/cases/KLATSKIN"]
+    assert status == 200
+    assert body["title"] == "Hilar case"
+    assert [d["title"] for d in body["documents"]] == ["CT report"]
 
 
 def test_containment_search_on_sqlite(sqlite_run):
