@@ -35,6 +35,15 @@ class ImagingStudy(models.Model):
         ordering = ["acquired_at", "id"]
         verbose_name_plural = "imaging studies"
         indexes = [models.Index(fields=["case", "acquired_at"], name="study_case_acquired")]
+        constraints = [
+            # Re-ingesting a series replaces its study; a second study of one series is always a mistake.
+            models.UniqueConstraint(
+                fields=["case", "series_instance_uid"],
+                condition=~Q(series_instance_uid=""),
+                name="study_series_unique_per_case",
+                violation_error_message="This case already has a study of this DICOM series.",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.label

@@ -5,8 +5,9 @@ The order is what makes it safe to run twice or to die anywhere:
 1. *Claim* the job under a row lock (status running, one more attempt, our task id and a heartbeat).
    A finished job, or one another live worker is running, is left alone.
 2. Download the source from the uploads storage (never deleted) and convert it in a temp dir.
-3. Pick the study the outputs belong to: the job's own study, else the case's study of the same
-   SeriesInstanceUID, else an id reserved on the job, so every retry writes to the same keys.
+3. Under the case's assets lock (`imaging.services.locks`: steps 3-5 of two jobs of one case never
+   interleave), pick the study the outputs belong to: the job's own study, else the case's study of
+   the same SeriesInstanceUID, else an id reserved on the job, so every retry writes to the same keys.
 4. Upload the volume, preview and meshes under `cases/<case id>/studies/<study id>/...`.
 5. Write the study, its structures and the job's success in one transaction, fenced by the claim (a
    run that lost the job to another run writes nothing); then delete assets under the study's prefix that no row uses
@@ -45,6 +46,7 @@ from imaging.services.jobs import (
     mark_retrying,
     stored_upload_files,
 )
+from imaging.services.locks import case_assets_lock
 from imaging.services.stages import (
     CONVERT_END,
     DOWNLOAD_END,
@@ -148,21 +150,23 @@ def run_job(*, job_id: int, task_id: str = "", worker: str | None = None) -> Run
             )
             timings.update({k: float(v) for k, v in result.stage_seconds.items()})
             reporter.stage(STAGE_STORE, CONVERT_END)
-            started = time.monotonic()
-            target = _target_study(job=job, series_uid=result.series_uid)
-            outputs = _store_outputs(job=job, result=result, study_id=target.study_id, reporter=reporter)
-            timings[STAGE_STORE] = time.monotonic() - started
-            reporter.stage(STAGE_RECORD, STORE_END)
-            _record(
-                job_id=job_id,
-                attempt=attempt,
-                target=target,
-                result=result,
-                outputs=outputs,
-                checksum=source.checksum,
-                timings=timings,
-            )
-        _prune_assets_quietly(case_id=job.case_id, study_ids={target.study_id, job.reserved_study_id})
+            # From picking the study to pruning, one job of the case at a time (see locks).
+            with case_assets_lock(job.case_id):
+                started = time.monotonic()
+                target = _target_study(job=job, series_uid=result.series_uid)
+                outputs = _store_outputs(job=job, result=result, study_id=target.study_id, reporter=reporter)
+                timings[STAGE_STORE] = time.monotonic() - started
+                reporter.stage(STAGE_RECORD, STORE_END)
+                _record(
+                    job_id=job_id,
+                    attempt=attempt,
+                    target=target,
+                    result=result,
+                    outputs=outputs,
+                    checksum=source.checksum,
+                    timings=timings,
+                )
+                _prune_assets_quietly(case_id=job.case_id, study_ids={target.study_id, job.reserved_study_id})
         logger.info("Ingest job %s succeeded (study %s, attempt %s)", job_id, target.study_id, attempt)
         return RunOutcome(job_id=job_id, status=IngestJob.Status.SUCCEEDED, ran=True)
     except JobNoLongerOwnedError:
@@ -459,7 +463,15 @@ def _study_ids(job: IngestJob, target: _Target | None) -> set[int | None]:
 
 
 def _prune_assets(*, case_id: int, study_ids: set[int | None]) -> list[str]:
-    """Delete every asset under the studies' prefixes that no row references; return the keys."""
+    """Delete every asset under the studies' prefixes that no row references; return the keys.
+
+    Under the case's assets lock: another job of the case may be between storing and recording.
+    """
+    with case_assets_lock(case_id):
+        return _prune_unlocked(case_id=case_id, study_ids=study_ids)
+
+
+def _prune_unlocked(*, case_id: int, study_ids: set[int | None]) -> list[str]:
     from hpb.storage import reference_for
 
     deleted: list[str] = []

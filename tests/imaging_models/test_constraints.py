@@ -35,6 +35,18 @@ def test_structure_name_is_unique_per_study():
     CaseStructureFactory(name="liver")  # another study may have a liver too
 
 
+def test_a_series_has_at_most_one_study_per_case():
+    study = ImagingStudyFactory(series_instance_uid="1.2.826.0.1.3680043.8.498.1")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ImagingStudyFactory(case=study.case, series_instance_uid=study.series_instance_uid)
+    duplicate = ImagingStudyFactory.build(case=study.case, series_instance_uid=study.series_instance_uid)
+    with pytest.raises(ValidationError, match="already has a study of this DICOM series"):
+        duplicate.full_clean()
+    ImagingStudyFactory(series_instance_uid=study.series_instance_uid)  # the same series in another case
+    ImagingStudyFactory(case=study.case, series_instance_uid="")  # studies without a series UID
+    ImagingStudyFactory(case=study.case, series_instance_uid="")
+
+
 @pytest.mark.parametrize("status", ["done", "", "QUEUED"])
 def test_ingest_job_status_must_be_a_choice(status):
     job = IngestJobFactory()
