@@ -23,6 +23,7 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.urls import Resolver404, resolve
 from django.views import defaults
 from rest_framework import exceptions
 from rest_framework.fields import get_error_detail
@@ -156,8 +157,20 @@ def handler403(request: HttpRequest, exception: Exception | None = None) -> Http
 
 def handler404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     if is_api_request(request):
-        return json_error(404, "Not found.", "not_found")
+        return json_error(404, _not_found_message(request), "not_found")
     return defaults.page_not_found(request, exception)
+
+
+def _not_found_message(request: HttpRequest) -> str:
+    """Say so when the path is one slash away from a route: `/api/v1/cases/` is the common slip
+    (collection and item paths have no trailing slash; only schema/ and docs/ do)."""
+    slashed = request.path_info.endswith("/")
+    try:
+        resolve(request.path_info[:-1] if slashed else f"{request.path_info}/")
+    except Resolver404:
+        return "Not found."
+    other = request.path[:-1] if slashed else f"{request.path}/"
+    return f"Not found. Did you mean {other} ({'without' if slashed else 'with'} the trailing slash)?"
 
 
 def handler500(request: HttpRequest) -> HttpResponse:

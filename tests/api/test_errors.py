@@ -44,6 +44,19 @@ def test_unknown_api_urls_are_json_404(user_client, path):
     _assert_json_error(user_client.get(path), 404, "not_found")
 
 
+@pytest.mark.parametrize(
+    ("path", "hint"),
+    [
+        ("/api/v1/cases/", "Did you mean /api/v1/cases (without the trailing slash)?"),
+        ("/api/v1/cases/7/annotations/", "Did you mean /api/v1/cases/7/annotations (without the trailing slash)?"),
+        ("/api/v1/nowhere/", None),
+    ],
+)
+def test_a_path_one_slash_off_a_route_says_which(user_client, path, hint):
+    body = _assert_json_error(user_client.get(path), 404, "not_found")
+    assert body["detail"] == (f"Not found. {hint}" if hint else "Not found.")
+
+
 def test_non_api_404_stays_html(user_client):
     response = user_client.get("/not-the-api")
     assert response.status_code == 404
