@@ -15,8 +15,9 @@ What a search means:
   when at least one of its documents does (title, summary, full text);
 - rank = ts_rank_cd over the case's vector + the best matching document's ts_rank_cd, with weights that
   make one title hit (A = 1.0) worth ten body hits (C = 0.1); ties go to the newest case;
-- a query that leaves nothing to look for (stop words only, operators alone, or only exclusions) matches
-  nothing rather than everything;
+- a query that leaves nothing to look for (stop words only, operators alone, or only exclusions) never
+  matches (rather than matching everything); the search then refuses it (SearchQueryError, a 400 in the
+  API) with a message saying which, so a researcher is not left with a silent empty list;
 - snippets come from `ts_headline` over the best document's full text, else the case's clinical summary,
   else the document's summary, whichever actually contains a hit. The source text is HTML-escaped and
   only our own `<mark>` ... `</mark>` markers are markup, so a snippet can be inserted as HTML as is.
@@ -324,6 +325,8 @@ def _search_postgresql(
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         ranked = cursor.fetchall()
+        if not ranked and (refusal := _nothing_to_look_for(cursor, query)):
+            raise SearchQueryError(refusal)
         if ranked:
             total = ranked[0][1]
         elif offset == 0:
@@ -348,6 +351,32 @@ def _search_postgresql(
             snippet = _pick_snippet(text_snippet, case_snippet, summary_snippet)
         results.append(SearchResult(case=case, rank=float(row[0]), documents=documents, snippet=snippet))
     return SearchPage(total=total, results=results)
+
+
+NO_WORDS = (
+    "The search query has no word to look for: very common words (the, of, and ...), a lone `or` and "
+    "punctuation are not indexed. Add a specific word, as in: portal vein."
+)
+ONLY_EXCLUSIONS = (
+    "The search query only says what to leave out (-word). Add a word to look for, as in: liver -cirrhosis "
+    "(with `or`, every alternative needs one)."
+)
+
+
+def _nothing_to_look_for(cursor: Any, query: str) -> str | None:
+    """Why an empty page is empty when the query itself could never match (None when it could).
+
+    Asked only after an empty page, so a search that finds something never pays for it. numnode() is 0
+    when no word survived parsing (stop words, operators alone); querytree() is 'T' when what is left
+    can only exclude (`-liver`, `liver or -tumour`), which the index cannot look up and we never match.
+    """
+    cursor.execute(f"SELECT numnode({_TSQUERY}), querytree({_TSQUERY})", [query, query])
+    nodes, tree = cursor.fetchone()
+    if nodes == 0:
+        return NO_WORDS
+    if tree == "T":
+        return ONLY_EXCLUSIONS
+    return None
 
 
 def _summary_converter(connection: Any) -> Any:

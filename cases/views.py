@@ -43,7 +43,8 @@ class CaseViewMixin:
 SEARCH_PARAM = "q"
 _SYNTAX = (
     'Web-search syntax: words (all must match), "quoted phrases", `or` between alternatives, -word to exclude. '
-    "Stemmed English, accents and case ignored. At most 500 characters; empty or blank is a 400."
+    "Stemmed English, accents and case ignored. At most 500 characters; empty or blank is a 400, and so is a "
+    "query with nothing to look for (only common words such as `the`, or only -exclusions)."
 )
 
 
@@ -117,7 +118,10 @@ class CaseListView(CaseViewMixin, ListAPIView):
 
 def _fetcher(*, query: str, cases: QuerySet[Case], matches: bool):
     def fetch(limit: int, offset: int) -> tuple[int, list[fulltext.SearchResult]]:
-        found = fulltext.search(query=query, cases=cases, limit=limit, offset=offset, matches=matches)
+        try:
+            found = fulltext.search(query=query, cases=cases, limit=limit, offset=offset, matches=matches)
+        except fulltext.SearchQueryError as error:  # e.g. nothing to look for (only -exclusions)
+            raise ValidationError({SEARCH_PARAM: [str(error)]}) from None
         return found.total, found.results
 
     return fetch

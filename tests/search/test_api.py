@@ -9,9 +9,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from drf_spectacular.generators import SchemaGenerator
 
+from cases import fulltext
 from cases.models import Case
 from tests.search.helpers import make_case, make_document
-from tests.search.test_bad_queries import ODD_QUERIES
+from tests.search.test_bad_queries import ODD_QUERIES, has_word_to_look_for
 
 pytestmark = pytest.mark.django_db
 
@@ -122,8 +123,23 @@ def test_unusable_queries_are_json_400s(user_client, path, message):
 def test_odd_queries_never_fail(user_client, collection, query):
     for path in ("/api/v1/search", "/api/v1/cases"):
         response = user_client.get(path, {"q": query})
-        assert response.status_code == 200, (path, query, response.content[:200])
-        assert isinstance(response.json(), list)
+        if has_word_to_look_for(query):
+            assert response.status_code == 200, (path, query, response.content[:200])
+            assert isinstance(response.json(), list)
+        else:  # nothing to look for: a 400 saying so, not a silent empty list
+            assert response.status_code == 400, (path, query, response.content[:200])
+            assert response.json()["errors"]["q"][0] in (fulltext.NO_WORDS, fulltext.ONLY_EXCLUSIONS)
+
+
+@pytest.mark.parametrize(
+    ("query", "message"), [("the", "no word to look for"), ("-liver", "only says what to leave out")]
+)
+def test_a_query_with_nothing_to_look_for_is_a_400_saying_why(user_client, collection, query, message):
+    for path in ("/api/v1/search", "/api/v1/cases"):
+        response = user_client.get(path, {"q": query})
+        assert response.status_code == 400
+        assert response.json()["code"] == "invalid"
+        assert message in response.json()["errors"]["q"][0]
 
 
 def test_anonymous_searches_are_refused(api_client):
@@ -154,7 +170,7 @@ def test_query_counts(user_client, collection):
 
     assert len(listed.captured_queries) == 1  # ranked page with its total and the summary rows
     assert len(searched.captured_queries) == 2  # + the page's matching documents and snippets
-    assert len(nothing.captured_queries) == 1
+    assert len(nothing.captured_queries) == 2  # an empty page asks whether the query could match at all
 
 
 def test_snippets_are_html_safe_through_the_api(user_client):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import re
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -79,8 +82,23 @@ def corpus(db):
     make_document(case, full_text="Portal vein invasion; the liver was resected. 'quoted' \\ backslash.")
 
 
+# English stop words among the odd queries: PostgreSQL drops them, so they give nothing to look for.
+STOP_WORDS = {"the", "and", "or", "s", "a", "of"}
+_WORD = re.compile(r"(-[^\w]*)?([^\W_]+)")
+
+
+def has_word_to_look_for(query: str) -> bool:
+    """Our own reading of the query: some letter/digit run that is neither a stop word nor excluded."""
+    return any(not minus and word.lower() not in STOP_WORDS for minus, word in _WORD.findall(query))
+
+
 @pytest.mark.parametrize("query", ODD_QUERIES)
-def test_odd_queries_are_answered(corpus, query):
+def test_odd_queries_are_answered_or_refused_with_a_message(corpus, query):
+    if not has_word_to_look_for(query):
+        with pytest.raises(fulltext.SearchQueryError) as refused:
+            search_all(query)
+        assert str(refused.value) in (fulltext.NO_WORDS, fulltext.ONLY_EXCLUSIONS)
+        return
     page = search_all(query)
 
     assert page.total >= 0
@@ -89,7 +107,8 @@ def test_odd_queries_are_answered(corpus, query):
 
 def test_the_injection_attempts_changed_nothing(corpus):
     for query in ODD_QUERIES:
-        search_all(query)
+        with contextlib.suppress(fulltext.SearchQueryError):
+            search_all(query)
 
     assert Case.objects.count() == 1
     assert search_all("klatskin").total == 1

@@ -169,15 +169,40 @@ def test_snippet_is_html_safe_only_marks_are_markup():
 
 
 @pytest.mark.parametrize(
-    "query", ["the", "the of and", "-", "--", '""', "or", "or or", "!", "-liver", '-"portal vein"']
+    ("query", "message"),
+    [
+        ("the", fulltext.NO_WORDS),
+        ("the of and", fulltext.NO_WORDS),
+        ("-", fulltext.NO_WORDS),
+        ("--", fulltext.NO_WORDS),
+        ('""', fulltext.NO_WORDS),
+        ("or", fulltext.NO_WORDS),
+        ("or or", fulltext.NO_WORDS),
+        ("!", fulltext.NO_WORDS),
+        ("-liver", fulltext.ONLY_EXCLUSIONS),
+        ('-"portal vein"', fulltext.ONLY_EXCLUSIONS),
+        ("-liver the", fulltext.ONLY_EXCLUSIONS),
+        ("liver or -tumour", fulltext.ONLY_EXCLUSIONS),
+    ],
 )
-def test_a_query_with_nothing_to_look_for_matches_nothing(query):
+def test_a_query_with_nothing_to_look_for_is_refused_saying_why(query, message):
     case = make_case(title="The liver and the portal vein")
     make_document(case, full_text="Nothing about it.")
 
-    page = search_all(query)
+    with pytest.raises(fulltext.SearchQueryError) as refused:
+        search_all(query)
 
-    assert page.total == 0 and page.results == []
+    assert str(refused.value) == message
+
+
+@pytest.mark.parametrize(
+    ("query", "total"), [("xanthogranulomatous", 0), ("liver -portal", 0), ("liver -the", 1), ("the liver", 1)]
+)
+def test_a_query_with_a_word_to_look_for_is_answered_even_when_empty(query, total):
+    case = make_case(title="The liver and the portal vein")
+    make_document(case, full_text="Nothing about it.")
+
+    assert search_all(query).total == total
 
 
 def test_paging_counts_all_and_returns_the_requested_slice():
