@@ -56,7 +56,8 @@ QUERIES = [
     ("exclusion", "pancreatectomy -splenectomy"),
     ("rare or rare", "mirizzi or caroli"),
     ("no match", "xanthogranulomatous"),
-    ("stop words only", "the of and"),
+    ("stop words only (refused)", "the of and"),
+    ("exclusion only (refused)", "-liver"),
     ("case list ?q= (no snippets)", "liver", 0, False),
     ("case list ?q=, rare", "mirizzi", 0, False),
 ]
@@ -210,7 +211,10 @@ def run_queries(url: str, repeat: int) -> dict:
         matches = rest[1] if len(rest) > 1 else True
 
         def service(text: str = text, offset: int = offset, matches: bool = matches) -> fulltext.SearchPage:
-            return fulltext.search(query=text, cases=visible, limit=PAGE_SIZE, offset=offset, matches=matches)
+            try:
+                return fulltext.search(query=text, cases=visible, limit=PAGE_SIZE, offset=offset, matches=matches)
+            except fulltext.SearchQueryError:  # nothing to look for: the API's 400, after the same SQL
+                return fulltext.SearchPage(total=0, results=[])
 
         with CaptureQueriesContext(connection) as captured:
             page = service()
