@@ -159,3 +159,59 @@ def test_health_check_reports_an_unreachable_database_as_503():
     assert result.returncode == 0, result.stderr
     outcome = json.loads(result.stdout.strip().splitlines()[-1])
     assert outcome == {"status": 503, "body": {"status": "error", "database": "unavailable"}}
+
+
+def _settings_json(script: str, env_overrides: dict[str, str | None]) -> dict:
+    code = f"import json, django; django.setup(); from django.conf import settings; print(json.dumps({script}))"
+    result = _run([sys.executable, "-c", code], env_overrides)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+_THROTTLE_SETTINGS = (
+    '{"proxies": settings.REST_FRAMEWORK["NUM_PROXIES"], "rates": settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], '
+    '"cache": settings.CACHES["default"]}'
+)
+_UNSET_THROTTLE_ENV: dict[str, str | None] = {
+    "API_NUM_PROXIES": None,
+    "API_TOKEN_THROTTLE_RATE": None,
+    "API_TOKEN_USERNAME_THROTTLE_RATE": None,
+    "CACHE_URL": None,
+}
+
+
+def test_throttle_defaults_trust_the_one_load_balancer():
+    outcome = _settings_json(_THROTTLE_SETTINGS, _UNSET_THROTTLE_ENV)
+    assert outcome["proxies"] == 1
+    assert outcome["rates"] == {"token": "10/min", "token_username": "10/min"}
+    assert outcome["cache"]["BACKEND"] == "django.core.cache.backends.locmem.LocMemCache"
+
+
+def test_throttle_settings_come_from_the_environment():
+    outcome = _settings_json(
+        _THROTTLE_SETTINGS,
+        {
+            "API_NUM_PROXIES": "0",
+            "API_TOKEN_THROTTLE_RATE": "30/hour",
+            "API_TOKEN_USERNAME_THROTTLE_RATE": "5/min",
+            "CACHE_URL": "redis://cache.internal:6379/1",
+        },
+    )
+    assert outcome["proxies"] == 0
+    assert outcome["rates"] == {"token": "30/hour", "token_username": "5/min"}
+    assert outcome["cache"]["BACKEND"].endswith("RedisCache")
+    assert "cache.internal:6379" in str(outcome["cache"]["LOCATION"])
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("API_TOKEN_THROTTLE_RATE", "10/week"),
+        ("API_TOKEN_USERNAME_THROTTLE_RATE", "many"),
+        ("API_NUM_PROXIES", "-1"),
+    ],
+)
+def test_refuses_to_start_with_a_malformed_throttle_setting_naming_it(variable, value):
+    result = _run([sys.executable, "manage.py", "check"], {**_UNSET_THROTTLE_ENV, variable: value})
+    assert result.returncode != 0
+    assert f"{variable} must be" in result.stderr
