@@ -215,3 +215,32 @@ def test_refuses_to_start_with_a_malformed_throttle_setting_naming_it(variable, 
     result = _run([sys.executable, "manage.py", "check"], {**_UNSET_THROTTLE_ENV, variable: value})
     assert result.returncode != 0
     assert f"{variable} must be" in result.stderr
+
+
+def test_the_token_exchange_is_throttled_per_client_behind_the_load_balancer():
+    """Production settings end to end: the ALB's X-Forwarded-For entry is the client, 429 is JSON with Retry-After.
+
+    GETs (405) count like any attempt and need no database table, which the in-memory SQLite lacks.
+    """
+    script = textwrap.dedent(
+        """
+        import json, django
+        django.setup()
+        from django.test import Client
+        client = Client(HTTP_HOST="hpb.example.org", REMOTE_ADDR="10.0.1.17")
+        def get(forwarded):
+            return client.get("/api/v1/auth/token", secure=True, HTTP_X_FORWARDED_FOR=forwarded)
+        first, second = get("203.0.113.9"), get("1.1.1.1, 203.0.113.9")
+        third = get("2.2.2.2, 203.0.113.9")
+        other = get("198.51.100.7")
+        print(json.dumps({"first": first.status_code, "second": second.status_code, "third": third.status_code,
+                          "body": third.json(), "retry_after": third.get("Retry-After"),
+                          "other": other.status_code}))
+        """
+    )
+    result = _run([sys.executable, "-c", script], {**_UNSET_THROTTLE_ENV, "API_TOKEN_THROTTLE_RATE": "2/min"})
+    assert result.returncode == 0, result.stderr
+    outcome = json.loads(result.stdout.strip().splitlines()[-1])
+    assert (outcome["first"], outcome["second"], outcome["third"], outcome["other"]) == (405, 405, 429, 405)
+    assert outcome["body"]["code"] == "throttled"
+    assert 1 <= int(outcome["retry_after"]) <= 60
