@@ -1,5 +1,6 @@
 """Pure helpers used by the settings modules (no Django import: settings are not loaded yet)."""
 
+import re
 from pathlib import Path
 from urllib.parse import quote
 
@@ -80,3 +81,42 @@ def build_storages(
                 "OPTIONS": {"location": str(root / alias), "directory_permissions_mode": 0o750},
             }
     return storages
+
+
+# DRF's parser only looks at the first letter of the period, so "10/mxyz" would quietly mean ten a
+# minute and "10/week" would fail on the first request; accept the spellings DRF documents only.
+_THROTTLE_RATE = re.compile(r"(?P<count>[0-9]+)/(?P<period>s|sec|second|m|min|minute|h|hour|d|day)")
+
+
+def throttle_rate(env: environ.Env, name: str, *, default: str) -> str:
+    """A DRF throttle rate (`<n>/<sec|min|hour|day>`) read from `name`, refused at start-up if malformed.
+
+    Checked here rather than left to DRF because DRF parses the rate on the first throttled request:
+    a typo would otherwise surface as a 500 on the login endpoint, or as a rate nobody intended.
+    """
+    value = env.str(name, default=default).strip()
+    match = _THROTTLE_RATE.fullmatch(value)
+    if match is None or int(match["count"]) < 1:
+        raise environ.ImproperlyConfigured(
+            f"{name} must be a request rate like 10/min: a whole number of at least 1, a slash and one of "
+            f"sec, min, hour or day; got {value!r}."
+        )
+    return value
+
+
+def num_proxies(env: environ.Env, name: str, *, default: int) -> int:
+    """How many proxies append to X-Forwarded-For in front of the app (DRF's NUM_PROXIES), at least 0.
+
+    DRF takes the address that many entries from the end of X-Forwarded-For as the client's, so the
+    value must match the deployment exactly: one too many trusts an address the client wrote itself.
+    """
+    try:
+        value = env.int(name, default=default)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise environ.ImproperlyConfigured(
+            f"{name} must be a whole number of at least 0 (the proxies in front of the app); "
+            f"got {env.str(name, default='')!r}."
+        )
+    return value

@@ -60,6 +60,15 @@ def moto_server() -> Iterator[str]:
         process.wait(timeout=10)
 
 
+@pytest.fixture(autouse=True)
+def _empty_cache() -> None:
+    """Every test starts with an empty cache, so throttle counts never leak from one test to the next."""
+    from django.core.cache import caches
+
+    for cache in caches.all():
+        cache.clear()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _aws_test_credentials() -> None:
     """Fake credentials for every boto3 client in the tests; nothing may reach real AWS."""

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import environ
 
-from hpb.settings_helpers import build_storages, database_config
+from hpb.settings_helpers import build_storages, database_config, num_proxies, throttle_rate
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(environ.Env().str("HPB_VAR_DIR", default=str(BASE_DIR / "var")))
@@ -93,6 +93,12 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+
+# --- Cache ----------------------------------------------------------------------------------------
+# Holds the API's throttle counters. Local memory is per process: each gunicorn worker then counts on
+# its own (see README, "Settings"); point CACHE_URL at Redis (redis://...) or a database cache
+# (dbcache://table, after `manage.py createcachetable`) to share the counts.
+CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 
 # --- Static files and storage -------------------------------------------------------------------
 STATIC_URL = "static/"
@@ -192,6 +198,8 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # --- API ----------------------------------------------------------------------------------------
+# Attempts per client address at POST /api/v1/auth/token, successful or not (DRF's <n>/<sec|min|hour|day>).
+_TOKEN_THROTTLE_RATE = throttle_rate(env, "API_TOKEN_THROTTLE_RATE", default="10/min")
 REST_FRAMEWORK = {
     # Token first: its WWW-Authenticate header makes anonymous requests a 401 rather than a 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -208,6 +216,15 @@ REST_FRAMEWORK = {
     ],
     "EXCEPTION_HANDLER": "hpb.api.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # No DEFAULT_THROTTLE_CLASSES: only the password-to-token exchange is throttled (hpb.api.throttling),
+    # so the other endpoints never pay for a cache lookup.
+    "DEFAULT_THROTTLE_RATES": {
+        "token": _TOKEN_THROTTLE_RATE,
+        "token_username": throttle_rate(env, "API_TOKEN_USERNAME_THROTTLE_RATE", default=_TOKEN_THROTTLE_RATE),
+    },
+    # Proxies that append to X-Forwarded-For in front of the app; the throttle keys on the address
+    # before them. 0 (here) uses REMOTE_ADDR; production defaults to 1, the AWS load balancer.
+    "NUM_PROXIES": num_proxies(env, "API_NUM_PROXIES", default=0),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "HPB case platform API",

@@ -7,8 +7,8 @@ passes with no warning on these settings (a test keeps it so).
 from django.core.exceptions import ImproperlyConfigured
 
 from config.settings.base import *  # noqa: F403
-from config.settings.base import LOGGING, env
-from hpb.settings_helpers import database_config
+from config.settings.base import LOGGING, REST_FRAMEWORK, env
+from hpb.settings_helpers import database_config, num_proxies
 
 
 def _required(name: str) -> str:
@@ -34,6 +34,9 @@ DEBUG = False
 
 # --- HTTPS behind the load balancer ---------------------------------------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# The ALB appends the client's address to X-Forwarded-For; REMOTE_ADDR is the balancer's own, so
+# without this every client would share the token endpoint's throttle. 0 if nothing is in front.
+REST_FRAMEWORK["NUM_PROXIES"] = num_proxies(env, "API_NUM_PROXIES", default=1)
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
 # The load balancer's health checks reach the container over plain HTTP.
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]

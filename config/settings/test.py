@@ -11,6 +11,9 @@ from hpb.settings_helpers import build_storages, database_config
 DATABASES = {"default": database_config(env, default="postgres://postgres@127.0.0.1:5432/hpb")}
 DATABASES["default"]["CONN_MAX_AGE"] = 0
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Always this process's memory, whatever CACHE_URL a developer's .env sets: the tests clear the cache
+# between tests (tests/conftest.py), which must never empty a shared Redis, nor share throttle counts.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "hpb-tests"}}
 # Each test process gets its own storage root; fixtures point individual tests at moto's S3.
 STORAGE_ROOT = Path(tempfile.mkdtemp(prefix=f"hpb-test-storage-{os.getpid()}-"))
 STORAGES = build_storages(

@@ -1,8 +1,8 @@
 """OpenAPI helpers: the error body component and an AutoSchema that documents errors everywhere.
 
 The schema is the viewer's generated client, so it must say what really comes back: every operation
-lists the JSON error body for the 4xx codes it can answer, list bodies are arrays with their paging
-headers, and URL fields are nullable strings.
+lists the JSON error body for the 4xx codes it can answer (429 with Retry-After where it is throttled),
+list bodies are arrays with their paging headers, and URL fields are nullable strings.
 """
 
 from __future__ import annotations
@@ -39,6 +39,13 @@ _ERROR_DESCRIPTIONS = {
     "403": "Authenticated but not allowed.",
     "404": "Unknown, hidden or malformed id.",
     "413": "Request body larger than the server accepts.",
+    "429": "Too many attempts; wait the seconds in `Retry-After` before trying again.",
+}
+_RETRY_AFTER_HEADER = {
+    "Retry-After": {
+        "schema": {"type": "integer", "minimum": 1},
+        "description": "Seconds until the throttle lets a request through again.",
+    }
 }
 
 
@@ -55,9 +62,13 @@ class HPBAutoSchema(AutoSchema):
             codes.append("404")
         if self.method in ("POST", "PUT", "PATCH"):
             codes.append("413")
+        if self.view.throttle_classes:  # the classes, not get_throttles(): no throttle is built for the schema
+            codes.append("429")
         for code in codes:
             if code not in responses:
                 response = self._get_response_for_code(ErrorSerializer, code, direction=direction)
                 response["description"] = _ERROR_DESCRIPTIONS[code]
+                if code == "429":
+                    response["headers"] = _RETRY_AFTER_HEADER
                 responses[code] = response
         return responses

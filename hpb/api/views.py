@@ -14,6 +14,7 @@ from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
 from hpb import flags, storage
+from hpb.api.throttling import TokenAddressThrottle, TokenUsernameThrottle
 
 API_VERSION = settings.SPECTACULAR_SETTINGS["VERSION"]
 
@@ -95,10 +96,14 @@ class TokenView(APIView):
 
     For scripts and other non-browser clients; the browser viewer uses the session cookie.
     Deliberately unauthenticated: a stale session cookie must not turn this into a CSRF failure.
+    Being open, it is throttled per client address and per submitted username (hpb.api.throttling):
+    past the rate, attempts get a 429 with Retry-After until the window has room again.
     """
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    # Address first: it needs no body, and it counts even a request whose body does not parse.
+    throttle_classes = [TokenAddressThrottle, TokenUsernameThrottle]
     serializer_class = AuthTokenSerializer
 
     @extend_schema(request=AuthTokenSerializer, responses=TokenResponseSerializer)

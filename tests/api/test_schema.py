@@ -181,6 +181,24 @@ def test_real_responses_match_the_schema(
     _validate(openapi, response, check_request=check_request)
 
 
+def test_a_throttled_token_exchange_matches_the_schema(openapi, schema, settings, api_client):
+    """The 429 (JSON error body, Retry-After) is documented on the one throttled endpoint only."""
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {"token": "1/min", "token_username": "1/min"},
+    }
+    api_client.post("/api/v1/auth/token", {"username": "x", "password": "y"}, format="json")
+    response = api_client.post("/api/v1/auth/token", {"username": "x", "password": "y"}, format="json")
+    assert response.status_code == 429, response.content
+    _validate(openapi, response)
+    documented = schema["paths"]["/api/v1/auth/token"]["post"]["responses"]["429"]
+    assert set(documented["headers"]) == {"Retry-After"}
+    throttled = [
+        path for path, item in schema["paths"].items() if any("429" in op["responses"] for op in item.values())
+    ]
+    assert throttled == ["/api/v1/auth/token"]
+
+
 def test_the_strict_check_catches_an_undocumented_field(openapi, world, user_client):
     """Guard against a check that cannot fail: a response with an extra field is refused."""
     from openapi_core.validation.response.exceptions import InvalidData

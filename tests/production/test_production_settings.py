@@ -159,3 +159,88 @@ def test_health_check_reports_an_unreachable_database_as_503():
     assert result.returncode == 0, result.stderr
     outcome = json.loads(result.stdout.strip().splitlines()[-1])
     assert outcome == {"status": 503, "body": {"status": "error", "database": "unavailable"}}
+
+
+def _settings_json(script: str, env_overrides: dict[str, str | None]) -> dict:
+    code = f"import json, django; django.setup(); from django.conf import settings; print(json.dumps({script}))"
+    result = _run([sys.executable, "-c", code], env_overrides)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+_THROTTLE_SETTINGS = (
+    '{"proxies": settings.REST_FRAMEWORK["NUM_PROXIES"], "rates": settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], '
+    '"cache": settings.CACHES["default"]}'
+)
+_UNSET_THROTTLE_ENV: dict[str, str | None] = {
+    "API_NUM_PROXIES": None,
+    "API_TOKEN_THROTTLE_RATE": None,
+    "API_TOKEN_USERNAME_THROTTLE_RATE": None,
+    "CACHE_URL": None,
+}
+
+
+def test_throttle_defaults_trust_the_one_load_balancer():
+    outcome = _settings_json(_THROTTLE_SETTINGS, _UNSET_THROTTLE_ENV)
+    assert outcome["proxies"] == 1
+    assert outcome["rates"] == {"token": "10/min", "token_username": "10/min"}
+    assert outcome["cache"]["BACKEND"] == "django.core.cache.backends.locmem.LocMemCache"
+
+
+def test_throttle_settings_come_from_the_environment():
+    outcome = _settings_json(
+        _THROTTLE_SETTINGS,
+        {
+            "API_NUM_PROXIES": "0",
+            "API_TOKEN_THROTTLE_RATE": "30/hour",
+            "API_TOKEN_USERNAME_THROTTLE_RATE": "5/min",
+            "CACHE_URL": "redis://cache.internal:6379/1",
+        },
+    )
+    assert outcome["proxies"] == 0
+    assert outcome["rates"] == {"token": "30/hour", "token_username": "5/min"}
+    assert outcome["cache"]["BACKEND"].endswith("RedisCache")
+    assert "cache.internal:6379" in str(outcome["cache"]["LOCATION"])
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("API_TOKEN_THROTTLE_RATE", "10/week"),
+        ("API_TOKEN_USERNAME_THROTTLE_RATE", "many"),
+        ("API_NUM_PROXIES", "-1"),
+    ],
+)
+def test_refuses_to_start_with_a_malformed_throttle_setting_naming_it(variable, value):
+    result = _run([sys.executable, "manage.py", "check"], {**_UNSET_THROTTLE_ENV, variable: value})
+    assert result.returncode != 0
+    assert f"{variable} must be" in result.stderr
+
+
+def test_the_token_exchange_is_throttled_per_client_behind_the_load_balancer():
+    """Production settings end to end: the ALB's X-Forwarded-For entry is the client, 429 is JSON with Retry-After.
+
+    GETs (405) count like any attempt and need no database table, which the in-memory SQLite lacks.
+    """
+    script = textwrap.dedent(
+        """
+        import json, django
+        django.setup()
+        from django.test import Client
+        client = Client(HTTP_HOST="hpb.example.org", REMOTE_ADDR="10.0.1.17")
+        def get(forwarded):
+            return client.get("/api/v1/auth/token", secure=True, HTTP_X_FORWARDED_FOR=forwarded)
+        first, second = get("203.0.113.9"), get("1.1.1.1, 203.0.113.9")
+        third = get("2.2.2.2, 203.0.113.9")
+        other = get("198.51.100.7")
+        print(json.dumps({"first": first.status_code, "second": second.status_code, "third": third.status_code,
+                          "body": third.json(), "retry_after": third.get("Retry-After"),
+                          "other": other.status_code}))
+        """
+    )
+    result = _run([sys.executable, "-c", script], {**_UNSET_THROTTLE_ENV, "API_TOKEN_THROTTLE_RATE": "2/min"})
+    assert result.returncode == 0, result.stderr
+    outcome = json.loads(result.stdout.strip().splitlines()[-1])
+    assert (outcome["first"], outcome["second"], outcome["third"], outcome["other"]) == (405, 405, 429, 405)
+    assert outcome["body"]["code"] == "throttled"
+    assert 1 <= int(outcome["retry_after"]) <= 60
