@@ -255,7 +255,8 @@ CORS_ALLOWED_ORIGINS = env.list("CORS_ORIGINS", default=["http://localhost:5173"
 _cors_regex = env.str("CORS_ORIGIN_REGEX", default="")
 CORS_ALLOWED_ORIGIN_REGEXES = [_cors_regex] if _cors_regex else []
 CORS_URLS_REGEX = r"^/(api|files)/.*$"
-CORS_EXPOSE_HEADERS = ["X-Total-Count", "Link"]
+# Retry-After tells a throttled client (the token endpoint) when to try again.
+CORS_EXPOSE_HEADERS = ["X-Total-Count", "Link", "Retry-After"]
 
 # --- Logging ------------------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")

@@ -39,7 +39,7 @@ def test_actual_response_exposes_the_paging_headers(user_client):
     response = user_client.get("/api/v1/cases", HTTP_ORIGIN="http://localhost:5173")
     assert response["Access-Control-Allow-Origin"] == "http://localhost:5173"
     exposed = {h.strip().lower() for h in response["Access-Control-Expose-Headers"].split(",")}
-    assert {"x-total-count", "link"} <= exposed
+    assert {"x-total-count", "link", "retry-after"} <= exposed
 
 
 def test_errors_carry_cors_headers_too(api_client):
