@@ -37,6 +37,9 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 # The ALB appends the client's address to X-Forwarded-For; REMOTE_ADDR is the balancer's own, so
 # without this every client would share the token endpoint's throttle. 0 if nothing is in front.
 REST_FRAMEWORK["NUM_PROXIES"] = num_proxies(env, "API_NUM_PROXIES", default=1)
+# Throttle counts shared by every gunicorn worker of every web task: a table in the app's own
+# database (created by `migrate`, hpb/migrations/0001), so the deployment needs no cache server.
+CACHES = {"default": env.cache("CACHE_URL", default="dbcache://hpb_cache")}
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
 # The load balancer's health checks reach the container over plain HTTP.
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]

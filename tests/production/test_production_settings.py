@@ -184,7 +184,9 @@ def test_throttle_defaults_trust_the_one_load_balancer():
     outcome = _settings_json(_THROTTLE_SETTINGS, _UNSET_THROTTLE_ENV)
     assert outcome["proxies"] == 1
     assert outcome["rates"] == {"token": "10/min", "token_username": "10/min"}
-    assert outcome["cache"]["BACKEND"] == "django.core.cache.backends.locmem.LocMemCache"
+    # shared by every worker and task: a table in the app's database, made by migrate
+    assert outcome["cache"]["BACKEND"] == "django.core.cache.backends.db.DatabaseCache"
+    assert outcome["cache"]["LOCATION"] == "hpb_cache"
 
 
 def test_throttle_settings_come_from_the_environment():
@@ -220,12 +222,15 @@ def test_refuses_to_start_with_a_malformed_throttle_setting_naming_it(variable, 
 def test_the_token_exchange_is_throttled_per_client_behind_the_load_balancer():
     """Production settings end to end: the ALB's X-Forwarded-For entry is the client, 429 is JSON with Retry-After.
 
-    GETs (405) count like any attempt and need no database table, which the in-memory SQLite lacks.
+    `migrate` on the in-memory database creates the cache table the counts live in (production's
+    default database cache); GETs (405) count like any attempt.
     """
     script = textwrap.dedent(
         """
         import json, django
         django.setup()
+        from django.core.management import call_command
+        call_command("migrate", verbosity=0)
         from django.test import Client
         client = Client(HTTP_HOST="hpb.example.org", REMOTE_ADDR="10.0.1.17")
         def get(forwarded):
@@ -233,9 +238,13 @@ def test_the_token_exchange_is_throttled_per_client_behind_the_load_balancer():
         first, second = get("203.0.113.9"), get("1.1.1.1, 203.0.113.9")
         third = get("2.2.2.2, 203.0.113.9")
         other = get("198.51.100.7")
+        from django.db import connection
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM hpb_cache")
+            counters = cursor.fetchone()[0]
         print(json.dumps({"first": first.status_code, "second": second.status_code, "third": third.status_code,
                           "body": third.json(), "retry_after": third.get("Retry-After"),
-                          "other": other.status_code}))
+                          "other": other.status_code, "counters": counters}))
         """
     )
     result = _run([sys.executable, "-c", script], {**_UNSET_THROTTLE_ENV, "API_TOKEN_THROTTLE_RATE": "2/min"})
@@ -244,3 +253,4 @@ def test_the_token_exchange_is_throttled_per_client_behind_the_load_balancer():
     assert (outcome["first"], outcome["second"], outcome["third"], outcome["other"]) == (405, 405, 429, 405)
     assert outcome["body"]["code"] == "throttled"
     assert 1 <= int(outcome["retry_after"]) <= 60
+    assert outcome["counters"] == 2  # one per client address, in the database cache

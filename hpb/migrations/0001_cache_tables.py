@@ -1,0 +1,16 @@
+"""Create the table of every database cache in CACHES (production's throttle counts), so that
+`migrate` is the one step a deployment runs. Idempotent, like `createcachetable` itself; with
+local-memory or Redis caches (development, tests) it does nothing."""
+
+from django.core.management import call_command
+from django.db import migrations
+
+
+def create_cache_tables(apps, schema_editor) -> None:
+    call_command("createcachetable", database=schema_editor.connection.alias, verbosity=0)
+
+
+class Migration(migrations.Migration):
+    dependencies: list = []
+
+    operations = [migrations.RunPython(create_cache_tables, migrations.RunPython.noop, elidable=False)]
