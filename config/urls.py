@@ -7,11 +7,14 @@ from django.contrib import admin
 from django.urls import include, path
 
 from hpb import views as hpb_views
+from hpb.admin_login import ThrottledAdminAuthenticationForm
 from imaging import views as imaging_views
 
 admin.site.site_header = "HPB case platform"
 admin.site.site_title = "HPB curation"
 admin.site.index_title = "Curation"
+# Sign-in attempts are throttled like the token endpoint (hpb.admin_login).
+admin.site.login_form = ThrottledAdminAuthenticationForm
 
 urlpatterns = [
     path("admin/", admin.site.urls),

@@ -200,6 +200,7 @@ CELERY_BEAT_SCHEDULE = {
 # --- API ----------------------------------------------------------------------------------------
 # Attempts per client address at POST /api/v1/auth/token, successful or not (DRF's <n>/<sec|min|hour|day>).
 _TOKEN_THROTTLE_RATE = throttle_rate(env, "API_TOKEN_THROTTLE_RATE", default="10/min")
+_TOKEN_USERNAME_THROTTLE_RATE = throttle_rate(env, "API_TOKEN_USERNAME_THROTTLE_RATE", default=_TOKEN_THROTTLE_RATE)
 REST_FRAMEWORK = {
     # Token first: its WWW-Authenticate header makes anonymous requests a 401 rather than a 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -220,7 +221,10 @@ REST_FRAMEWORK = {
     # so the other endpoints never pay for a cache lookup.
     "DEFAULT_THROTTLE_RATES": {
         "token": _TOKEN_THROTTLE_RATE,
-        "token_username": throttle_rate(env, "API_TOKEN_USERNAME_THROTTLE_RATE", default=_TOKEN_THROTTLE_RATE),
+        "token_username": _TOKEN_USERNAME_THROTTLE_RATE,
+        # The admin's sign-in form: the same rates, counted on their own (hpb.admin_login).
+        "admin_login": _TOKEN_THROTTLE_RATE,
+        "admin_login_username": _TOKEN_USERNAME_THROTTLE_RATE,
     },
     # Proxies that append to X-Forwarded-For in front of the app; the throttle keys on the address
     # before them. 0 (here) uses REMOTE_ADDR; production defaults to 1, the AWS load balancer.

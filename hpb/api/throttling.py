@@ -11,7 +11,9 @@ throttles before the view runs:
   key holds a keyed hash of the username, never the name itself.
 
 Only this view uses them (no DEFAULT_THROTTLE_CLASSES): the other endpoints make no cache lookup.
-The counters live in Django's default cache (CACHE_URL).
+The admin's sign-in form checks passwords too and is throttled the same way, on counters of its own
+(`AdminLoginAddressThrottle`, `AdminLoginUsernameThrottle`; see hpb.admin_login). The counters live in
+Django's default cache (CACHE_URL).
 """
 
 from __future__ import annotations
@@ -61,12 +63,30 @@ class TokenUsernameThrottle(_SettingsRateThrottle):
         # Reading request.data parses the body here, before the view does. A body that does not parse
         # raises the same ParseError (400) the view would have raised; the request has already been
         # counted against its address by then.
-        username = normalised_username(request.data)
+        return self._username_key(request.data)
+
+    def _username_key(self, data: Any) -> str | None:
+        username = normalised_username(data)
         if username is None:
-            return None  # nothing to count against: the view refuses the request as invalid
+            return None  # nothing to count against: the form or view refuses the request as invalid
         # Keyed with SECRET_KEY, so someone reading the cache cannot confirm a guessed username.
         digest = salted_hmac(_USERNAME_KEY_SALT, username, algorithm="sha256").hexdigest()
         return self.cache_format % {"scope": self.scope, "ident": digest}
+
+
+class AdminLoginAddressThrottle(TokenAddressThrottle):
+    """Admin sign-in attempts per client address (a plain Django request: only META is read)."""
+
+    scope = "admin_login"
+
+
+class AdminLoginUsernameThrottle(TokenUsernameThrottle):
+    """Admin sign-in attempts per submitted username, from any address (read from the form's POST)."""
+
+    scope = "admin_login_username"
+
+    def get_cache_key(self, request: Any, view: Any) -> str | None:
+        return self._username_key(request.POST)
 
 
 def normalised_username(data: Any) -> str | None:

@@ -183,7 +183,12 @@ _UNSET_THROTTLE_ENV: dict[str, str | None] = {
 def test_throttle_defaults_trust_the_one_load_balancer():
     outcome = _settings_json(_THROTTLE_SETTINGS, _UNSET_THROTTLE_ENV)
     assert outcome["proxies"] == 1
-    assert outcome["rates"] == {"token": "10/min", "token_username": "10/min"}
+    assert outcome["rates"] == {
+        "token": "10/min",
+        "token_username": "10/min",
+        "admin_login": "10/min",
+        "admin_login_username": "10/min",
+    }
     # shared by every worker and task: a table in the app's database, made by migrate
     assert outcome["cache"]["BACKEND"] == "django.core.cache.backends.db.DatabaseCache"
     assert outcome["cache"]["LOCATION"] == "hpb_cache"
@@ -200,7 +205,12 @@ def test_throttle_settings_come_from_the_environment():
         },
     )
     assert outcome["proxies"] == 0
-    assert outcome["rates"] == {"token": "30/hour", "token_username": "5/min"}
+    assert outcome["rates"] == {
+        "token": "30/hour",
+        "token_username": "5/min",
+        "admin_login": "30/hour",
+        "admin_login_username": "5/min",
+    }
     assert outcome["cache"]["BACKEND"].endswith("RedisCache")
     assert "cache.internal:6379" in str(outcome["cache"]["LOCATION"])
 
