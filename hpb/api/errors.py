@@ -157,11 +157,11 @@ def handler403(request: HttpRequest, exception: Exception | None = None) -> Http
 
 def handler404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     if is_api_request(request):
-        return json_error(404, _not_found_message(request), "not_found")
+        return json_error(404, not_found_message(request), "not_found")
     return defaults.page_not_found(request, exception)
 
 
-def _not_found_message(request: HttpRequest) -> str:
+def not_found_message(request: HttpRequest) -> str:
     """Say so when the path is one slash away from a route: `/api/v1/cases/` is the common slip
     (collection and item paths have no trailing slash; only schema/ and docs/ do)."""
     slashed = request.path_info.endswith("/")

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 
-from hpb.api.errors import default_code, default_message, is_api_request, json_error
+from hpb.api.errors import default_code, default_message, is_api_request, json_error, not_found_message
 
 _KEPT_HEADERS = ("Allow", "WWW-Authenticate", "Retry-After", "Vary")
 _JSON_TYPES = ("application/json", "application/problem+json")
@@ -27,9 +27,10 @@ class APIErrorJSONMiddleware:
         content_type = response.get("Content-Type", "").split(";")[0].strip().lower()
         if content_type in _JSON_TYPES:
             return response
-        replacement = json_error(
-            response.status_code, default_message(response.status_code), default_code(response.status_code)
-        )
+        status = response.status_code
+        # DEBUG's 404 page (local settings) stands where handler404 would have named a near route.
+        message = not_found_message(request) if status == 404 else default_message(status)
+        replacement = json_error(status, message, default_code(status))
         for header in _KEPT_HEADERS:
             if header in response:
                 replacement[header] = response[header]

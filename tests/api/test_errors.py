@@ -57,6 +57,14 @@ def test_a_path_one_slash_off_a_route_says_which(user_client, path, hint):
     assert body["detail"] == (f"Not found. {hint}" if hint else "Not found.")
 
 
+def test_the_hint_survives_debug_mode(user_client, settings):
+    settings.DEBUG = True  # local settings: Django's technical 404 page, rewritten by the middleware
+
+    body = _assert_json_error(user_client.get("/api/v1/cases/"), 404, "not_found")
+
+    assert body["detail"] == "Not found. Did you mean /api/v1/cases (without the trailing slash)?"
+
+
 def test_non_api_404_stays_html(user_client):
     response = user_client.get("/not-the-api")
     assert response.status_code == 404
