@@ -99,16 +99,13 @@ class ImageGrid:
             [[i, j, k] for k in (lo, nz - 1 + hi) for j in (lo, ny - 1 + hi) for i in (lo, nx - 1 + hi)],
             dtype=np.float64,
         )
-        pts = self.index_to_world(corners)
-        mins, maxs = pts.min(axis=0), pts.max(axis=0)
-        return (
-            float(mins[0]),
-            float(maxs[0]),
-            float(mins[1]),
-            float(maxs[1]),
-            float(mins[2]),
-            float(maxs[2]),
-        )
+        return point_bounds(self.index_to_world(corners))
+
+
+def point_bounds(points: np.ndarray) -> tuple[float, float, float, float, float, float]:
+    """VTK's bounds order (xmin, xmax, ymin, ymax, zmin, zmax) of an (n, 3) array of points."""
+    mins, maxs = points.min(axis=0), points.max(axis=0)
+    return (float(mins[0]), float(maxs[0]), float(mins[1]), float(maxs[1]), float(mins[2]), float(maxs[2]))
 
 
 @dataclass(frozen=True)

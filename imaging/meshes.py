@@ -47,7 +47,7 @@ from vtkmodules.vtkFiltersCore import vtkFlyingEdges3D, vtkQuadricDecimation, vt
 from vtkmodules.vtkFiltersGeneral import vtkDiscreteFlyingEdges3D
 from vtkmodules.vtkIOXML import vtkXMLPolyDataWriter
 
-from .geometry import ImageGrid
+from .geometry import ImageGrid, point_bounds
 
 try:
     import fast_simplification as _fast_simplification
@@ -355,7 +355,6 @@ def mesh_label(
     writer.EncodeAppendedDataOff()
     if not writer.Write():
         raise OSError(f"could not write {out_path}")
-    mins, maxs = points.min(axis=0), points.max(axis=0)
     metadata = {
         "label": int(label),
         "volume_ml": round(target_mm3 / 1000.0, 4),
@@ -364,14 +363,7 @@ def mesh_label(
         "voxel_count": int(voxel_count),
         "point_count": int(len(points)),
         "cell_count": int(len(faces)),
-        "bounds": [
-            float(mins[0]),
-            float(maxs[0]),
-            float(mins[1]),
-            float(maxs[1]),
-            float(mins[2]),
-            float(maxs[2]),
-        ],
+        "bounds": list(point_bounds(points)),
         "open_edges": open_edges,
         "non_manifold_edges": nonmanifold,
         "surface_cells_before_decimation": int(raw_cells),
