@@ -192,8 +192,7 @@ def filter_cases(queryset: QuerySet[Case], *, query: str) -> QuerySet[Case]:
 def _has_terms(alias: str, query: str) -> bool:
     """Whether the parsed query has something to look for (not empty, not exclusions only)."""
     with connections[alias].cursor() as cursor:
-        cursor.execute(f"SELECT querytree({_TSQUERY}) NOT IN ('', 'T')", [query])
-        return bool(cursor.fetchone()[0])
+        return _nothing_to_look_for(cursor, query) is None
 
 
 # --- PostgreSQL ---------------------------------------------------------------------------------------
@@ -366,17 +365,13 @@ ONLY_EXCLUSIONS = (
 def _nothing_to_look_for(cursor: Any, query: str) -> str | None:
     """Why an empty page is empty when the query itself could never match (None when it could).
 
-    Asked only after an empty page, so a search that finds something never pays for it. numnode() is 0
-    when no word survived parsing (stop words, operators alone); querytree() is 'T' when what is left
-    can only exclude (`-liver`, `liver or -tumour`), which the index cannot look up and we never match.
+    The search asks only after an empty page, so a search that finds something never pays for it (the
+    admin's filters ask first). querytree() is '' when no word survived parsing (stop words, operators
+    alone) and 'T' when what is left can only exclude (`-liver`, `liver or -tumour`), which the index
+    cannot look up and `_HAS_TERMS` never matches.
     """
-    cursor.execute(f"SELECT numnode({_TSQUERY}), querytree({_TSQUERY})", [query, query])
-    nodes, tree = cursor.fetchone()
-    if nodes == 0:
-        return NO_WORDS
-    if tree == "T":
-        return ONLY_EXCLUSIONS
-    return None
+    cursor.execute(f"SELECT querytree({_TSQUERY})", [query])
+    return {"": NO_WORDS, "T": ONLY_EXCLUSIONS}.get(cursor.fetchone()[0])
 
 
 def _summary_converter(connection: Any) -> Any:
