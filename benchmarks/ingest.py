@@ -7,13 +7,13 @@ Usage::
 What it does, in order:
 
 1. Writes the phantom (``full``: 512 x 512 x 300 CT, 0.78 x 0.78 x 1 mm, plus a six-label DICOM SEG)
-   with ``imaging.phantom.write_phantom``. Not timed. With ``--keep DIR`` the phantom and the last
+   with ``imaging.conversion.phantom.write_phantom``. Not timed. With ``--keep DIR`` the phantom and the last
    run's outputs stay in DIR (and an existing phantom there is reused); otherwise a temporary folder.
 2. Reads every file of the series once, to warm the page cache: the floor and the pipeline then run
    with the same (warm) cache state.
 3. The floor: ``pydicom.dcmread(f).pixel_array`` for every file, stored into one preallocated
    array, in this process. Run ``--repeat`` times; the median is used.
-4. The pipeline: ``imaging.pipeline.convert`` on the same files and the SEG, each repetition in a
+4. The pipeline: ``imaging.conversion.pipeline.convert`` on the same files and the SEG, each repetition in a
    fresh child process (``python -c``), so every run starts from the same state and its memory can
    be measured alone. The median total (wall clock inside ``convert``) is used; the stage times
    printed are those of the median run.
@@ -58,8 +58,8 @@ def status(key):
 
 import numpy, pydicom, highdicom, PIL.Image  # noqa: F401 - the imports are the baseline
 import isal.isal_zlib, fast_simplification  # noqa: F401
-from imaging.pipeline import convert
-from imaging import meshes, segmentation, volume  # noqa: F401
+from imaging.conversion.pipeline import convert
+from imaging.conversion import meshes, segmentation, volume  # noqa: F401
 
 series_dir, seg_path, work_dir = sys.argv[1:4]
 with open('/proc/self/clear_refs', 'w') as fh:
@@ -85,7 +85,7 @@ print(json.dumps({
 
 
 def _phantom(root: Path, size: str, seed: int) -> tuple[Path, Path]:
-    from imaging.phantom import write_phantom
+    from imaging.conversion.phantom import write_phantom
 
     series_dir, seg_path = root / "phantom" / "ct", root / "phantom" / "segmentation.dcm"
     marker = root / "phantom" / f".complete-{size}-{seed}"

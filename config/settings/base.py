@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "cases",
     "imaging",
     "annotations",
+    "seed",
 ]
 
 MIDDLEWARE = [

@@ -1,4 +1,4 @@
-"""Running one ingest job: upload -> temp dir -> `imaging.pipeline.convert` -> assets -> rows.
+"""Running one ingest job: upload -> temp dir -> `imaging.conversion.convert` -> assets -> rows.
 
 The order is what makes it safe to run twice or to die anywhere:
 
@@ -34,9 +34,8 @@ from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
-from imaging.errors import IngestError
+from imaging.conversion import ConversionResult, IngestError, Limits, convert
 from imaging.models import CaseStructure, ImagingStudy, IngestJob
-from imaging.pipeline import ConversionResult, Limits, convert
 from imaging.services import keys, storage_io
 from imaging.services.jobs import (
     ASSETS,

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Literal
 
 from cases.models import Case
+from imaging.conversion.phantom import phantom_uid, write_phantom
 from imaging.models import ImagingStudy, IngestJob
-from imaging.phantom import phantom_uid, write_phantom
 from imaging.services.jobs import ingest_local_paths
 from imaging.services.runner import run_job
 
@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 
 ImagingSize = Literal["small", "full", "none"]
 IMAGING_SIZES: tuple[str, ...] = ("small", "full", "none")
-# The phantom's grid (columns, rows, slices) per size, as imaging.phantom documents it.
+# The phantom's grid (columns, rows, slices) per size, as imaging.conversion.phantom documents it.
 PHANTOM_DIMENSIONS = {"small": [96, 96, 48], "full": [512, 512, 300]}
 
 

@@ -1,7 +1,7 @@
 """Shared fixtures of the conversion-library tests: no database, no Django settings, no network.
 
 Real DICOM comes from the files pydicom ships in its wheel (``pydicom/data/test_files``); synthetic
-series are written with ``imaging.phantom`` helpers with a geometry the tests know exactly.
+series are written with ``imaging.conversion.phantom`` helpers with a geometry the tests know exactly.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from imaging.phantom import PhantomFiles, write_phantom
+from imaging.conversion.phantom import PhantomFiles, write_phantom
 from tests.imaging.helpers import PYDICOM_TEST_FILES
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from imaging.archive import ExtractionBudget, extract_zip, gather_files
-from imaging.errors import IngestError
+from imaging.conversion.archive import ExtractionBudget, extract_zip, gather_files
+from imaging.conversion.errors import IngestError
 
 
 def _zip(path: Path, entries: dict[str, bytes], *, compression: int = zipfile.ZIP_DEFLATED) -> Path:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from imaging.colors import FALLBACK_PALETTE, color_for
+from imaging.conversion.colors import FALLBACK_PALETTE, color_for
 
 
 @pytest.mark.parametrize(

@@ -17,9 +17,9 @@ from pydicom.uid import (
     RLELossless,
 )
 
-from imaging.dicom import choose_series, plan_series, read_volume, scan_files
-from imaging.errors import IngestError
-from imaging.phantom import write_ct_series, write_enhanced_ct
+from imaging.conversion.dicom import choose_series, plan_series, read_volume, scan_files
+from imaging.conversion.errors import IngestError
+from imaging.conversion.phantom import write_ct_series, write_enhanced_ct
 from tests.imaging.helpers import DICOMDIR_TESTS, unique_hu
 from tests.imaging.jpeg_lossless import encode_jpeg_lossless
 

@@ -12,10 +12,10 @@ from vtkmodules.vtkCommonDataModel import vtkPolyData
 from vtkmodules.vtkFiltersCore import vtkFeatureEdges, vtkImplicitPolyDataDistance, vtkMassProperties
 from vtkmodules.vtkIOXML import vtkXMLPolyDataReader
 
-from imaging.geometry import ImageGrid
-from imaging.meshes import MeshSettings, build_meshes, edge_defects, label_extents, signed_volume, slugify
-from imaging.phantom import PhantomFiles
-from imaging.pipeline import ConversionResult, convert
+from imaging.conversion.geometry import ImageGrid
+from imaging.conversion.meshes import MeshSettings, build_meshes, edge_defects, label_extents, signed_volume, slugify
+from imaging.conversion.phantom import PhantomFiles
+from imaging.conversion.pipeline import ConversionResult, convert
 
 
 def read_vtp(path: Path) -> vtkPolyData:

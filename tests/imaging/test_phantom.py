@@ -9,7 +9,7 @@ import numpy as np
 import pydicom
 import pytest
 
-from imaging.phantom import PATIENT_NAME, PhantomFiles, build_phantom, phantom_uid, write_phantom
+from imaging.conversion.phantom import PATIENT_NAME, PhantomFiles, build_phantom, phantom_uid, write_phantom
 
 
 def _digest(folder: Path) -> dict[str, str]:

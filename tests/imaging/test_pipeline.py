@@ -10,9 +10,9 @@ import numpy as np
 import pydicom
 import pytest
 
-from imaging.errors import IngestError
-from imaging.phantom import PhantomFiles, build_phantom, write_phantom
-from imaging.pipeline import STAGES, Limits, convert
+from imaging.conversion.errors import IngestError
+from imaging.conversion.phantom import PhantomFiles, build_phantom, write_phantom
+from imaging.conversion.pipeline import STAGES, Limits, convert
 from tests.imaging.helpers import DICOMDIR_TESTS, read_vti
 
 
@@ -168,7 +168,7 @@ def test_oblique_ct_with_seg_puts_the_mesh_where_the_ct_says(tmp_path: Path) -> 
     from vtkmodules.util.numpy_support import vtk_to_numpy
     from vtkmodules.vtkIOXML import vtkXMLPolyDataReader
 
-    from imaging.phantom import write_ct_series, write_dicom_seg
+    from imaging.conversion.phantom import write_ct_series, write_dicom_seg
 
     angle = np.radians(30)
     row, col = (np.cos(angle), np.sin(angle), 0.0), (-np.sin(angle), np.cos(angle), 0.0)

@@ -10,11 +10,11 @@ import numpy as np
 import pydicom
 import pytest
 
-from imaging.dicom import choose_series, plan_series, scan_files
-from imaging.errors import IngestError
-from imaging.geometry import ImageGrid
-from imaging.phantom import PhantomFiles, build_phantom, write_ct_series, write_dicom_seg, write_nifti_labels
-from imaging.segmentation import load_segmentation
+from imaging.conversion.dicom import choose_series, plan_series, scan_files
+from imaging.conversion.errors import IngestError
+from imaging.conversion.geometry import ImageGrid
+from imaging.conversion.phantom import PhantomFiles, build_phantom, write_ct_series, write_dicom_seg, write_nifti_labels
+from imaging.conversion.segmentation import load_segmentation
 
 
 def _grid_of(series_dir: Path) -> tuple[ImageGrid, str]:

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from imaging.geometry import ImageGrid
-from imaging.phantom import write_ct_series
-from imaging.pipeline import convert
-from imaging.volume import window_to_uint8, write_vti
+from imaging.conversion.geometry import ImageGrid
+from imaging.conversion.phantom import write_ct_series
+from imaging.conversion.pipeline import convert
+from imaging.conversion.volume import window_to_uint8, write_vti
 from tests.imaging.helpers import DICOMDIR_TESTS, acquisition_world, read_vti, unique_hu
 
 

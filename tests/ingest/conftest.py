@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from imaging.phantom import PhantomFiles, write_phantom
+from imaging.conversion.phantom import PhantomFiles, write_phantom
 from tests.factories import CaseFactory
 
 
@@ -73,7 +73,7 @@ def large_series(tmp_path_factory) -> Path:
     """A 512x512x120 CT series of noise: big enough that a conversion takes a noticeable while."""
     import numpy as np
 
-    from imaging.phantom import write_ct_series
+    from imaging.conversion.phantom import write_ct_series
 
     folder = tmp_path_factory.mktemp("large") / "ct"
     hu = np.random.default_rng(3).normal(40.0, 300.0, size=(120, 512, 512)).astype(np.float32)

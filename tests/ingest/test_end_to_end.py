@@ -11,8 +11,8 @@ import pytest
 import redis
 from django.db import connection
 
+from imaging.conversion.phantom import write_phantom
 from imaging.models import CaseStructure, ImagingStudy, IngestJob
-from imaging.phantom import write_phantom
 from tests.ingest.conftest import zip_bytes
 from tests.ingest.processes import REDIS_URL, CeleryWorker, run_listener_once, stack_env, wait_for
 

@@ -12,7 +12,7 @@ import datetime as dt
 import random
 from dataclasses import dataclass
 
-from hpb.seed.scenarios import FICTION_NOTICE, SCENARIOS, Scenario, derived_variables
+from seed.scenarios import FICTION_NOTICE, SCENARIOS, Scenario, derived_variables
 
 # Fixed so that the same seed gives the same dates whenever it runs.
 ANCHOR = dt.datetime(2025, 6, 30, 9, 0, tzinfo=dt.UTC)

@@ -10,9 +10,9 @@ from django.core.management import CommandError, call_command
 
 from annotations.models import Annotation
 from cases.models import Case, Document, Encounter, Patient
-from hpb.seed.plan import plan_case, plan_collection
-from hpb.seed.scenarios import SCENARIOS
 from imaging.models import CaseStructure, ImagingStudy
+from seed.plan import plan_case, plan_collection
+from seed.scenarios import SCENARIOS
 
 pytestmark = pytest.mark.django_db
 
@@ -211,7 +211,7 @@ def test_zero_cases_only_ensures_the_demo_curator(local_storage):
 
 
 def test_extend_case_is_called_once_per_case(local_storage, monkeypatch):
-    from hpb.management.commands.seed_hpb import Command
+    from seed.management.commands.seed_hpb import Command
 
     seen = []
     monkeypatch.setattr(Command, "extend_case", lambda self, seeded, options: seen.append(seeded.case.slug))

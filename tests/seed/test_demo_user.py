@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.urls import reverse
 
-from hpb.seed.demo_user import CURATORS_GROUP
+from seed.demo_user import CURATORS_GROUP
 from tests.factories import CaseFactory
 
 pytestmark = pytest.mark.django_db

@@ -13,8 +13,8 @@ from django.db import transaction
 
 from cases.models import Case, Document, Encounter, Patient
 from cases.services import store_document_file
-from hpb.seed.plan import CasePlan
-from hpb.seed.render import render_document
+from seed.plan import CasePlan
+from seed.render import render_document
 
 
 @dataclass(frozen=True)

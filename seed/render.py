@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from fpdf import FPDF
 
-from hpb.seed.plan import DocumentPlan
-from hpb.seed.scenarios import FICTION_NOTICE
+from seed.plan import DocumentPlan
+from seed.scenarios import FICTION_NOTICE
 
 BANNER = "SYNTHETIC DOCUMENT - fictional patient and clinicians, for demonstration only."
 

@@ -1,6 +1,6 @@
 """`manage.py seed_hpb`: a synthetic, deterministic, idempotent HPB demo collection and a demo curator.
 
-The content lives in `hpb.seed` (scenarios -> pure plans -> rows and files); this command only
+The content lives in `seed` (scenarios -> pure plans -> rows and files); this command only
 parses options, runs the plans and reports. Each case passes through `extend_case` once its rows
 and documents exist: that is where per-case additions (imaging) plug in.
 """
@@ -14,12 +14,12 @@ from collections import Counter
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
-from hpb.seed.apply import SeededCase, apply_case_plan
-from hpb.seed.demo_user import DemoAccount, ensure_demo_curator
-from hpb.seed.plan import plan_collection
-from hpb.seed.scenarios import SCENARIOS
 from imaging.models import CaseStructure, ImagingStudy
 from imaging.services.seeding import IMAGING_SIZES, seed_case_imaging
+from seed.apply import SeededCase, apply_case_plan
+from seed.demo_user import DemoAccount, ensure_demo_curator
+from seed.plan import plan_collection
+from seed.scenarios import SCENARIOS
 
 MAX_CASES = 500
 
