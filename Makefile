@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: collectstatic serve-production run test install-local install-test install-production migrate seed serve lint check-migrations pytest worker listener terraform-check clean
+.PHONY: collectstatic serve-production run test install-local install-test install-production migrate seed serve lint check-migrations contracts typecheck pytest worker listener terraform-check clean
 
 $(VENV)/.created:
 	@test -n "$(PYTHON)" || { echo "Python 3.11 or newer is needed (python3.11, python3.12 or python3.13 on PATH)."; exit 1; }
@@ -35,7 +35,7 @@ serve:
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 ## make test: install and run the whole suite (ruff, migrations check, pytest) on PostgreSQL.
-test: install-test lint check-migrations pytest
+test: install-test lint check-migrations contracts typecheck pytest
 
 lint:
 	$(BIN)/ruff check .
@@ -45,6 +45,13 @@ lint:
 # makemigrations also runs would otherwise warn about a database nobody created.
 check-migrations:
 	DJANGO_SETTINGS_MODULE=config.settings.test DATABASE_URL=sqlite:///:memory: $(BIN)/python manage.py makemigrations --check --dry-run
+
+## The layers (import-linter contracts in pyproject.toml) and the types (mypy with django-stubs).
+contracts:
+	$(BIN)/lint-imports --no-cache
+
+typecheck:
+	$(BIN)/mypy .
 
 pytest:
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

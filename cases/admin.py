@@ -11,7 +11,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.widgets import FilteredSelectMultiple
-from django.db.models import Count, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
@@ -31,10 +31,15 @@ from cases.services import (
     set_case_status,
     store_document_file,
 )
-from hpb.admin_utils import EMPTY, count_subquery, format_number, human_size, pretty_json, signed_link
-from imaging.admin_display import StructureDisplayMixin
+from hpb.admin_utils import (
+    EMPTY,
+    contributed_inlines,
+    count_subquery,
+    human_size,
+    pretty_json,
+    signed_link,
+)
 from imaging.models import CaseStructure, ImagingStudy
-from imaging.structure_forms import CaseStructureForm, CaseStructureInlineFormSet
 
 DocumentCase = Document.cases.through
 
@@ -156,59 +161,6 @@ class CaseDocumentInline(admin.TabularInline):
         return signed_link(link.document.storage_uri)
 
 
-class ImagingStudyInline(admin.TabularInline):
-    """Studies come from ingestion: the label, modality and date are editable, the rest is derived."""
-
-    model = ImagingStudy
-    extra = 0
-    fields = ("label", "modality", "acquired_at", "format", "grid", "structure_count", "volume", "preview")
-    readonly_fields = ("format", "grid", "structure_count", "volume", "preview")
-    show_change_link = True
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[ImagingStudy]:
-        return super().get_queryset(request).annotate(n_structures=Count("structures"))
-
-    def has_add_permission(self, request: HttpRequest, obj: Case | None = None) -> bool:
-        return False  # studies are created by DICOM ingestion, never typed in
-
-    @admin.display(description="Grid")
-    def grid(self, study: ImagingStudy) -> str:
-        return _grid_summary(study.metadata)
-
-    @admin.display(description="Structures")
-    def structure_count(self, study: ImagingStudy) -> int:
-        return getattr(study, "n_structures", 0)
-
-    @admin.display(description="Volume")
-    def volume(self, study: ImagingStudy) -> str:
-        return signed_link(study.volume_uri, label="Download .vti")
-
-    @admin.display(description="Preview")
-    def preview(self, study: ImagingStudy) -> str:
-        return signed_link(study.preview_uri, label="Preview")
-
-
-class CaseStructureInline(StructureDisplayMixin, admin.TabularInline):
-    """Segmented structures: name and colour are the curator's; mesh and measurements are derived."""
-
-    model = CaseStructure
-    form = CaseStructureForm
-    formset = CaseStructureInlineFormSet
-    extra = 0
-    fields = ("name", "color_hex", "swatch", "study_label", "volume_ml", "mesh_size", "mesh")
-    readonly_fields = ("swatch", "study_label", "volume_ml", "mesh_size", "mesh")
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[CaseStructure]:
-        return super().get_queryset(request).select_related("imaging_study")
-
-    def has_add_permission(self, request: HttpRequest, obj: Case | None = None) -> bool:
-        return False  # structures are created by DICOM ingestion
-
-    @admin.display(description="Study")
-    def study_label(self, structure: CaseStructure) -> str:
-        return structure.imaging_study.label if structure.imaging_study else EMPTY
-
-
 # --- Cases ---------------------------------------------------------------------------------------
 
 
@@ -253,7 +205,8 @@ class CaseAdmin(FullTextSearchMixin, admin.ModelAdmin):
     autocomplete_fields = ("patient",)
     prepopulated_fields = {"slug": ("title",)}
     readonly_fields = ("created_at", "updated_at")
-    inlines = (CaseDocumentInline, ImagingStudyInline, CaseStructureInline)
+    # The imaging app contributes its studies and structures (imaging/case_inlines.py).
+    inlines = (CaseDocumentInline,)
     actions = ("publish_selected", "archive_selected", "return_to_draft")
     fieldsets = (
         (None, {"fields": ("title", "slug", "patient", "encounter", "focus", "specialty")}),
@@ -262,6 +215,9 @@ class CaseAdmin(FullTextSearchMixin, admin.ModelAdmin):
         ("Documents", {"fields": ("link_documents",)}),
         ("History", {"fields": ("created_at", "updated_at"), "classes": ("collapse",)}),
     )
+
+    def get_inlines(self, request: HttpRequest, obj: Case | None) -> tuple:
+        return (*self.inlines, *contributed_inlines("cases.Case"))
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Case]:
         return (
@@ -521,14 +477,3 @@ class EncounterAdmin(admin.ModelAdmin):
     search_fields = ("patient__mrn", "patient__last_name", "facility", "attending")
     date_hierarchy = "started_at"
     autocomplete_fields = ("patient",)
-
-
-def _grid_summary(metadata: dict | None) -> str:
-    meta = metadata or {}
-    dims, spacing = meta.get("dimensions"), meta.get("spacing")
-    if not dims:
-        return EMPTY
-    text = " × ".join(str(d) for d in dims)
-    if spacing:
-        text += " @ " + " × ".join(format_number(s) for s in spacing) + " mm"
-    return text

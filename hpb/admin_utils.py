@@ -8,8 +8,10 @@ Python (an HMAC locally, a boto3 presign on S3: neither touches the network or t
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 from django.conf import settings
+from django.contrib.admin.options import InlineModelAdmin
 from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils.html import format_html
@@ -78,3 +80,30 @@ def format_number(value: object) -> str:
     if isinstance(value, float):
         return f"{value:,.1f}" if abs(value) >= 10 else f"{value:.2f}"
     return str(value)
+
+
+# --- Inlines one app contributes to another app's admin page ------------------------------------
+
+_CONTRIBUTED_INLINES: dict[str, list[type[InlineModelAdmin]]] = {}
+
+
+def contribute_inline(model_label: str) -> Callable[[type[InlineModelAdmin]], type[InlineModelAdmin]]:
+    """Class decorator: show the inline on the admin page of `model_label` ("app_label.Model").
+
+    The imaging app puts its studies and structures on the case page this way, so neither `cases`
+    nor `imaging` imports the other's admin: the page's owner asks `contributed_inlines` for them.
+    Every app's `admin` module is imported by the admin's autodiscovery before the first request.
+    """
+
+    def register(inline: type[InlineModelAdmin]) -> type[InlineModelAdmin]:
+        registered = _CONTRIBUTED_INLINES.setdefault(model_label.lower(), [])
+        if inline not in registered:
+            registered.append(inline)
+        return inline
+
+    return register
+
+
+def contributed_inlines(model_label: str) -> tuple[type[InlineModelAdmin], ...]:
+    """The inlines other apps contributed to `model_label`'s admin page, in registration order."""
+    return tuple(_CONTRIBUTED_INLINES.get(model_label.lower(), ()))
