@@ -133,6 +133,11 @@ class Document(models.Model):
     )
     metadata = models.JSONField(default=dict, blank=True, validators=[validate_json_object])
     full_text = models.TextField(blank=True, help_text="Extracted text, used for search.")
+    deidentified = models.BooleanField(
+        default=False,
+        help_text="A curator confirmed the file names no patient: only such documents leave the platform "
+        "(exports, published viewer bundles).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     cases = models.ManyToManyField(Case, related_name="documents", blank=True)
 

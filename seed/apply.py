@@ -76,6 +76,7 @@ def apply_case_plan(plan: CasePlan) -> SeededCase:
         document.title = d.title
         document.summary = d.summary
         document.metadata = {**(document.metadata or {}), "synthetic": True, "kind": d.kind}
+        document.deidentified = True  # fictional from the start: nothing in it names a real patient
         store_document_file(document=document, content=render_document(d), filename=d.filename, patients=[patient])
         Document.objects.filter(pk=document.pk).update(created_at=d.created_at)
         document.cases.add(case)
