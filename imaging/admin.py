@@ -21,7 +21,8 @@ from hpb.admin_utils import count_subquery, pretty_json, signed_link
 from imaging import case_inlines  # noqa: F401 - contributes the case page's study and structure inlines
 from imaging.admin_display import StructureDisplayMixin
 from imaging.models import CaseStructure, ImagingStudy, IngestJob
-from imaging.services.jobs import InvalidLabelsError, NamedFile, ingest_files, parse_labels, retry_job
+from imaging.services import lifecycle
+from imaging.services.jobs import InvalidLabelsError, NamedFile, ingest_files, parse_labels
 from imaging.services.sweep import sweep_stuck_jobs
 from imaging.structure_forms import CaseStructureForm, CaseStructureInlineFormSet
 
@@ -370,14 +371,14 @@ class IngestJobAdmin(admin.ModelAdmin):
 
     @admin.action(description="Retry the selected jobs (failed or succeeded; re-running replaces outputs)")
     def retry_selected(self, request: HttpRequest, queryset: QuerySet[IngestJob]) -> None:
-        retried = [job.pk for job in queryset if retry_job(job=job)]
+        retried = [job_id for job_id in queryset.values_list("pk", flat=True) if lifecycle.retry(job_id=job_id)]
         skipped = queryset.count() - len(retried)
         if retried:
             self.message_user(request, f"{len(retried)} job(s) queued again.", messages.SUCCESS)
         if skipped:
             self.message_user(
                 request,
-                f"{skipped} job(s) left alone: they are queued, running or awaiting their upload.",
+                f"{skipped} job(s) left alone: they are awaiting their upload, queued, running or retrying.",
                 messages.WARNING,
             )
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.utils.serializer_helpers import ReturnList
 
-from imaging.models import IngestJob
+from imaging.models import CaseStructure, IngestJob
 from imaging.services.jobs import InvalidLabelsError, parse_labels
+from imaging.services.lifecycle import PUBLIC_STATUSES, public_status
 
 MAX_FILES_PER_UPLOAD = 2000
 
@@ -89,7 +93,24 @@ class JobStructureSerializer(serializers.Serializer):
 
 
 class IngestJobSerializer(serializers.ModelSerializer):
+    """A job for API clients. `state` is the job's real state; `status` and `stage` stay what clients
+    have always read: the states `awaiting_upload` and `retrying` show as `queued` with that stage
+    (docs/ingest-job-states.md)."""
+
     case_id = serializers.IntegerField(read_only=True)
+    state = serializers.ChoiceField(
+        source="status",
+        choices=IngestJob.Status.choices,
+        read_only=True,
+        help_text="The job's state. `status` and `stage` show `awaiting_upload` and `retrying` as `queued` "
+        "with that stage, as they always have.",
+    )
+    status = serializers.SerializerMethodField(
+        help_text="The status clients have always read: `state`, with awaiting_upload and retrying shown as queued."
+    )
+    stage = serializers.SerializerMethodField(
+        help_text="How far the job got (`awaiting_upload` or `retrying` while queued in those states)."
+    )
     studies = serializers.SerializerMethodField()
     structures = serializers.SerializerMethodField()
 
@@ -100,6 +121,7 @@ class IngestJobSerializer(serializers.ModelSerializer):
             "case_id",
             "source",
             "upload_id",
+            "state",
             "status",
             "stage",
             "progress",
@@ -116,16 +138,27 @@ class IngestJobSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
+    @extend_schema_field(serializers.ChoiceField(choices=[(s, IngestJob.Status(s).label) for s in PUBLIC_STATUSES]))
+    def get_status(self, job: IngestJob) -> str:
+        return public_status(status=job.status, stage=job.stage)[0]
+
+    @extend_schema_field(serializers.CharField())
+    def get_stage(self, job: IngestJob) -> str:
+        return public_status(status=job.status, stage=job.stage)[1]
+
     @extend_schema_field(JobStudySerializer(many=True))
-    def get_studies(self, job: IngestJob) -> list[dict]:
-        return JobStudySerializer(job.studies.all(), many=True).data
+    def get_studies(self, job: IngestJob) -> ReturnList[Any]:
+        return _many(JobStudySerializer(job.studies.all(), many=True))
 
     @extend_schema_field(JobStructureSerializer(many=True))
-    def get_structures(self, job: IngestJob) -> list[dict]:
-        from imaging.models import CaseStructure
-
+    def get_structures(self, job: IngestJob) -> ReturnList[Any]:
         rows = CaseStructure.objects.filter(imaging_study__ingest_job=job).order_by("imaging_study_id", "name")
-        return JobStructureSerializer(rows, many=True).data
+        return _many(JobStructureSerializer(rows, many=True))
+
+
+def _many(serializer: serializers.BaseSerializer[Any]) -> ReturnList[Any]:
+    """The data of a `many=True` serializer: a ListSerializer's list (the stubs type `.data` as a dict)."""
+    return cast(ReturnList[Any], serializer.data)
 
 
 class UploadResponseSerializer(serializers.Serializer):

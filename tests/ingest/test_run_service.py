@@ -13,7 +13,8 @@ from botocore.exceptions import ClientError
 from django.core.files.storage import FileSystemStorage, storages
 
 from imaging.models import CaseStructure, ImagingStudy, IngestJob
-from imaging.services.jobs import ingest_local_paths, retry_job
+from imaging.services import lifecycle
+from imaging.services.jobs import ingest_local_paths
 from imaging.services.runner import run_job
 from tests.factories import CaseFactory
 from tests.ingest.conftest import stored_keys
@@ -92,7 +93,7 @@ def test_running_a_job_twice_replaces_its_outputs(case, phantom, django_capture_
     keys_before = stored_keys("assets")
 
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        assert retry_job(job=job)  # without a broker the task runs in process on commit
+        assert lifecycle.retry(job_id=job.pk)  # without a broker the task runs in process on commit
     job.refresh_from_db()
 
     assert len(callbacks) == 1
@@ -191,7 +192,7 @@ def test_a_failed_rerun_keeps_the_previous_outputs_intact(
     refuse_mesh_uploads(storages["assets"])
 
     with django_capture_on_commit_callbacks(execute=True):
-        retry_job(job=job)
+        lifecycle.retry(job_id=job.pk)
     job.refresh_from_db()
 
     assert job.status == IngestJob.Status.FAILED

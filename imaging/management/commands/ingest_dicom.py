@@ -13,7 +13,8 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from cases.models import Case
-from imaging.services.jobs import fail_job, ingest_local_paths, parse_labels
+from imaging.services import lifecycle
+from imaging.services.jobs import ingest_local_paths, parse_labels
 from imaging.services.reporting import job_report
 from imaging.services.runner import run_job
 from imaging.services.transient import is_transient
@@ -58,7 +59,7 @@ class Command(BaseCommand):
         except Exception as exc:
             if not is_transient(exc):
                 raise
-            fail_job(
+            lifecycle.fail(
                 job_id=job.pk,
                 code="transient",
                 message=f"The storage or the database failed ({type(exc).__name__}); the upload is kept, "
