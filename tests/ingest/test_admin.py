@@ -158,3 +158,19 @@ def test_the_sweep_action_requeues_the_selected_stuck_jobs(admin_client, django_
     assert stuck.status == IngestJob.Status.QUEUED
     assert len(callbacks) == 1
     assert "1 stuck job(s) requeued" in response.content.decode()
+
+
+def test_the_list_shows_and_filters_by_the_real_states(admin_client, case):
+    waiting = IngestJob.objects.create(case=case, status=IngestJob.Status.AWAITING_UPLOAD, source_key="a")
+    retrying = IngestJob.objects.create(case=case, status=IngestJob.Status.RETRYING, source_key="b", stage="store")
+    IngestJob.objects.create(case=case, status=IngestJob.Status.QUEUED, source_key="c")
+
+    page = admin_client.get(LIST_URL).content.decode()
+    for label in ("Awaiting upload", "Queued", "Running", "Retrying", "Succeeded", "Failed"):
+        assert f">{label}</a>" in page  # one filter choice per state
+    only_retrying = admin_client.get(LIST_URL, {"status__exact": "retrying"})
+    only_waiting = admin_client.get(LIST_URL, {"status__exact": "awaiting_upload"})
+
+    assert [job.pk for job in only_retrying.context["cl"].result_list] == [retrying.pk]
+    assert [job.pk for job in only_waiting.context["cl"].result_list] == [waiting.pk]
+    assert "Retrying" in only_retrying.content.decode()
