@@ -3,11 +3,12 @@
 ```
  (new) ──await_upload──▶ awaiting_upload ──submit──▶ queued ◀──retry── failed | succeeded
  (new) ──submit_new────────────────────────────────▶ queued
- (new) ──refuse_new──▶ failed
+ (new) ──submit_new(refusal=...)──▶ failed          (an S3 manifest that cannot be read)
  queued | retrying | running (its run is dead) ──claim──▶ running          (attempts + 1)
  running ──succeed──▶ succeeded
  running ──wait_to_retry──▶ retrying               (a transient error; the task retries later)
  running (silent) ──requeue_stuck──▶ queued
+ queued | retrying (its task lost) ──resend_lost──▶ the same state, the task sent again
  claim | wait_to_retry | requeue_stuck, budget spent ──give up──▶ failed
  awaiting_upload | queued | retrying | running ──fail──▶ failed
  awaiting_upload (never completed) ──abandon_upload──▶ failed
@@ -28,7 +29,8 @@ run, whoever notices first: the claim (`too_many_attempts`), the sweep (`stuck`)
 (`transient_exhausted`). The three codes stay as the recorded cause.
 
 Transitions into `queued` enqueue the job's task in the same transaction (`imaging.services.enqueue`,
-sent on commit). The API still shows the old (status, stage) pairs: `public_status`.
+sent on commit). The API still shows the old (status, stage) pairs: `public_status`. The states, the
+transitions and who calls each: docs/ingest-job-states.md.
 """
 
 from __future__ import annotations
