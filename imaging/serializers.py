@@ -9,7 +9,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.utils.serializer_helpers import ReturnList
 
-from imaging.models import CaseStructure, IngestJob
+from imaging.models import CaseStructure, ImagingStudy, IngestJob
 from imaging.services.jobs import InvalidLabelsError, parse_labels
 from imaging.services.lifecycle import PUBLIC_STATUSES, public_status
 
@@ -29,8 +29,8 @@ class AnnouncedFileSerializer(serializers.Serializer):
 
 
 class UploadRequestSerializer(serializers.Serializer):
-    files = AnnouncedFileSerializer(
-        many=True,
+    files: serializers.ListSerializer[list[dict[str, Any]]] = serializers.ListSerializer(
+        child=AnnouncedFileSerializer(),
         allow_empty=False,
         max_length=MAX_FILES_PER_UPLOAD,
         help_text="The series: one zip, or the DICOM files one by one (zip larger series).",
@@ -48,7 +48,7 @@ class UploadRequestSerializer(serializers.Serializer):
         except InvalidLabelsError as exc:
             raise serializers.ValidationError(str(exc)) from None
 
-    def run_validation(self, data=serializers.empty):
+    def run_validation(self, data: Any = serializers.empty) -> Any:
         """Errors as `{field: [messages]}` (the API's documented error body), nested ones spelled out:
         `{"files": ["files[2].size: The file is larger than ..."]}` rather than lists of dicts."""
         try:
@@ -73,17 +73,26 @@ class UploadFormSerializer(serializers.Serializer):
     key = serializers.CharField(help_text="Where the file lands in the uploads bucket.")
     method = serializers.CharField(help_text="Always POST (multipart/form-data).")
     url = serializers.CharField()
-    fields = serializers.DictField(
-        child=serializers.CharField(), help_text="Send every field, then the file last as `file`."
-    )
     max_bytes = serializers.IntegerField()
     expires_at = serializers.IntegerField(help_text="Unix time after which the form is refused.")
     segmentation = serializers.BooleanField()
 
+    def get_fields(self) -> dict[str, serializers.Field[Any, Any, Any, Any]]:
+        """The form's own `fields`, after `url`: as a class attribute it would hide `Serializer.fields`."""
+        fields = {}
+        for name, field in super().get_fields().items():
+            fields[name] = field
+            if name == "url":
+                fields["fields"] = serializers.DictField(
+                    child=serializers.CharField(), help_text="Send every field, then the file last as `file`."
+                )
+        return fields
 
-class JobStudySerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    label = serializers.CharField()
+
+class JobStudySerializer(serializers.ModelSerializer[ImagingStudy]):
+    class Meta:
+        model = ImagingStudy
+        fields = ["id", "label"]
 
 
 class JobStructureSerializer(serializers.Serializer):
@@ -92,10 +101,9 @@ class JobStructureSerializer(serializers.Serializer):
     imaging_study_id = serializers.IntegerField()
 
 
-class IngestJobSerializer(serializers.ModelSerializer):
-    """A job for API clients. `state` is the job's real state; `status` and `stage` stay what clients
-    have always read: the states `awaiting_upload` and `retrying` show as `queued` with that stage
-    (docs/ingest-job-states.md)."""
+class IngestJobSerializer(serializers.ModelSerializer[IngestJob]):
+    """An ingest job. `state` is its real state; `status` and `stage` stay what clients have always
+    read: the states `awaiting_upload` and `retrying` show as `queued` with that stage."""
 
     case_id = serializers.IntegerField(read_only=True)
     state = serializers.ChoiceField(

@@ -181,8 +181,8 @@ def ingest_local_paths(
             )
         return ingest_files(case=case, files=named, segmentation=seg, labels=labels, source=source, enqueue=enqueue)
     finally:
-        for handle in handles:
-            handle.close()
+        for opened in handles:
+            opened.close()
 
 
 def _expand_paths(paths: Iterable[Path]) -> Iterable[Path]:
