@@ -57,7 +57,7 @@ def _pairs(executor: MigrationExecutor, state: tuple[str, str]) -> dict[str, tup
 
 
 def test_the_pairs_become_states_and_come_back_on_reverse(at_0003):
-    case = CaseFactory()  # the cases tables are not migrated here
+    case = CaseFactory.create()  # the cases tables are not migrated here
     old_job = at_0003.loader.project_state(BEFORE).apps.get_model("imaging", "IngestJob")
     for index, (status, stage) in enumerate(ROWS):
         old_job.objects.create(case_id=case.pk, source_key=f"job-{index}", status=status, stage=stage)
@@ -71,7 +71,7 @@ def test_the_pairs_become_states_and_come_back_on_reverse(at_0003):
 
 
 def test_the_check_constraint_follows_the_states(at_0003):
-    case = CaseFactory()
+    case = CaseFactory.create()
     old_job = at_0003.loader.project_state(BEFORE).apps.get_model("imaging", "IngestJob")
     with pytest.raises(IntegrityError), transaction.atomic():
         old_job.objects.create(case_id=case.pk, source_key="x", status="retrying")

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 from celery import Celery, current_app
+from celery.app import app_or_default
 
 from imaging.models import IngestJob
 from imaging.services import enqueue, lifecycle
@@ -40,7 +41,7 @@ def broker_app() -> Iterator[tuple[Celery, str]]:
     queue = f"hpb-enqueue-{uuid.uuid4().hex[:8]}"
     app = Celery("enqueue-test", broker=REDIS_URL, set_as_current=False)
     app.conf.update(task_always_eager=False, task_default_queue=queue, broker_connection_retry_on_startup=False)
-    previous = current_app._get_current_object()
+    previous = app_or_default()
     app.set_current()
     try:
         yield app, queue

@@ -11,9 +11,11 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.core.management import call_command
 from django.utils import timezone
 
+from cases.models import Case
 from config.celery import app as celery_app
 from hpb import storage
 from hpb.settings_helpers import build_storages
+from imaging.conversion.phantom import PhantomFiles
 from imaging.models import ImagingStudy, IngestJob
 from imaging.services import keys, lifecycle, runner
 from imaging.services.jobs import begin_upload, ingest_local_paths
@@ -28,7 +30,7 @@ HOUR_AGO = dt.timedelta(hours=1)
 
 
 @pytest.fixture
-def queued_job(case, phantom) -> IngestJob:
+def queued_job(case: Case, phantom: PhantomFiles) -> IngestJob:
     return ingest_local_paths(case=case, paths=[phantom.series_dir], enqueue=False)
 
 
@@ -127,7 +129,7 @@ def test_a_job_awaiting_its_upload_is_not_run(case):
 def test_a_task_for_a_deleted_job_does_nothing(queued_job):
     job_id = queued_job.pk
     queued_job.delete()
-    assert run_ingest_job.apply(args=[job_id]).get() == "missing"
+    assert run_ingest_job.apply(args=(job_id,)).get() == "missing"
 
 
 def test_jobs_are_enqueued_only_when_their_transaction_commits(case, phantom, django_capture_on_commit_callbacks):
@@ -160,7 +162,7 @@ def test_transient_storage_errors_are_retried_with_backoff_then_fail_the_job(que
     )
     settings.STORAGES = {**settings.STORAGES, "uploads": dead["uploads"]}
 
-    result = run_ingest_job.apply(args=[queued_job.pk])
+    result = run_ingest_job.apply(args=(queued_job.pk,))
     queued_job.refresh_from_db()
 
     assert result.get() == IngestJob.Status.FAILED

@@ -31,7 +31,9 @@ def make_job(case: Case, *, status: str, **fields: Any) -> IngestJob:
     return IngestJob.objects.create(case=case, source_key=f"uploads/{case.pk}/u/series.zip", status=status, **fields)
 
 
-def running(case: Case, *, attempts: int = 1, heartbeat_age: dt.timedelta = dt.timedelta(0), **fields: Any):
+def running(
+    case: Case, *, attempts: int = 1, heartbeat_age: dt.timedelta = dt.timedelta(0), **fields: Any
+) -> IngestJob:
     return make_job(
         case, status=Status.RUNNING, attempts=attempts, heartbeat_at=timezone.now() - heartbeat_age, **fields
     )

@@ -16,7 +16,7 @@ import datetime as dt
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 from django.db import connection, connections, transaction
@@ -29,7 +29,6 @@ from imaging.services import lifecycle
 pytestmark = pytest.mark.django_db(transaction=True)
 
 Status = IngestJob.Status
-T = TypeVar("T")
 
 
 class Contender(threading.Thread):
@@ -73,7 +72,7 @@ def wait_until_blocked(contender: Contender) -> None:
         time.sleep(0.02)
 
 
-def contend(job_id: int, calls: list[Callable[[], T]]) -> list[T]:
+def contend(job_id: int, calls: list[Callable[[], Any]]) -> list[Any]:
     """Queue every call, in order, behind this connection's lock on the job's row; then release it."""
     contenders = [Contender(call) for call in calls]
     with transaction.atomic():
