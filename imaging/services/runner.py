@@ -122,8 +122,9 @@ def conversion_limits() -> Limits:
 
 
 def run_job(*, job_id: int, task_id: str = "", worker: str | None = None) -> RunOutcome:
-    """Run (or take over, or skip) one job. A transient storage/database error is re-raised after the
-    job is put in `retrying`, so the caller (the task) can retry it; everything else ends here."""
+    """Run (or take over, or skip) one job. A transient storage or database error is re-raised after
+    the job is put in `retrying`, so the caller (the task) can retry it, unless the attempt budget is
+    spent: then the job fails (`transient_exhausted`) like any other ending, and nothing is raised."""
     claim = lifecycle.claim(job_id=job_id, task_id=task_id, worker=worker or current_worker())
     if not claim.claimed or claim.job is None:
         if claim.gave_up and claim.job is not None:
