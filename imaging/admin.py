@@ -9,6 +9,7 @@ the curator's DICOM upload form.
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django import forms
 from django.contrib import admin, messages
@@ -21,9 +22,19 @@ from hpb.admin_utils import count_subquery, pretty_json, signed_link
 from imaging import case_inlines  # noqa: F401 - contributes the case page's study and structure inlines
 from imaging.admin_display import StructureDisplayMixin
 from imaging.models import CaseStructure, ImagingStudy, IngestJob
-from imaging.services.jobs import InvalidLabelsError, NamedFile, ingest_files, parse_labels, retry_job
+from imaging.services import lifecycle
+from imaging.services.jobs import InvalidLabelsError, NamedFile, ingest_files, parse_labels
 from imaging.services.sweep import sweep_stuck_jobs
 from imaging.structure_forms import CaseStructureForm, CaseStructureInlineFormSet
+
+if TYPE_CHECKING:
+    from django.forms import BaseFormSet
+    from django_stubs_ext import WithAnnotations
+
+
+class _StructureCount(TypedDict):
+    n_structures: int
+
 
 # --- Imaging studies and structures (curation) ----------------------------------------------------
 
@@ -91,7 +102,7 @@ class ImagingStudyAdmin(admin.ModelAdmin):
         return False  # studies come from DICOM ingestion
 
     @admin.display(description="Structures", ordering="n_structures")
-    def structure_count(self, study: ImagingStudy) -> int:
+    def structure_count(self, study: WithAnnotations[ImagingStudy, _StructureCount]) -> int:
         return study.n_structures
 
     @admin.display(description="Volume")
@@ -146,11 +157,11 @@ class MultipleFileInput(forms.ClearableFileInput):
 class MultipleFileField(forms.FileField):
     """A file field that accepts several files at once (a folder's DICOM files)."""
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("widget", MultipleFileInput())
         super().__init__(*args, **kwargs)
 
-    def clean(self, data, initial=None):
+    def clean(self, data: Any, initial: Any = None) -> list[Any]:
         single = super().clean
         if isinstance(data, list | tuple):
             return [single(item, initial) for item in data]
@@ -160,9 +171,6 @@ class MultipleFileField(forms.FileField):
 class IngestUploadForm(forms.ModelForm):
     """What a curator fills in to ingest DICOM for a case."""
 
-    files = MultipleFileField(
-        help_text="A zip of the CT series, or its DICOM files (select several, up to 2000). Zip large series.",
-    )
     segmentation = forms.FileField(
         required=False, help_text="Optional: a DICOM SEG or a NIfTI label map (.nii / .nii.gz) on the same CT."
     )
@@ -175,6 +183,14 @@ class IngestUploadForm(forms.ModelForm):
     class Meta:
         model = IngestJob
         fields = ["case"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Added here, not declared on the class: a class attribute `files` would hide the form's own
+        # `files` (the uploaded files), to the type checker at least. The input is still named "files".
+        self.fields["files"] = MultipleFileField(
+            help_text="A zip of the CT series, or its DICOM files (select several, up to 2000). Zip large series.",
+        )
 
     def clean_labels(self) -> dict[str, str]:
         raw = (self.cleaned_data.get("labels") or "").strip()
@@ -281,10 +297,11 @@ class IngestJobAdmin(admin.ModelAdmin):
         if object_id is None and request.method == "POST":
             # Not inside the admin's usual transaction: the job must be committed before its files
             # reach the uploads bucket, so the S3 event listener knows the upload is taken.
-            return self._changeform_view(request, object_id, form_url, extra_context)
+            # Django's private non-atomic body of changeform_view, absent from django-stubs.
+            return self._changeform_view(request, object_id, form_url, extra_context)  # type: ignore[attr-defined]
         return super().changeform_view(request, object_id, form_url, extra_context)
 
-    def save_model(self, request: HttpRequest, obj: IngestJob, form, change: bool) -> None:
+    def save_model(self, request: HttpRequest, obj: IngestJob, form: forms.Form, change: bool) -> None:
         if change:
             return  # jobs are records; nothing on their page is editable
         segmentation = form.cleaned_data.get("segmentation")
@@ -300,10 +317,12 @@ class IngestJobAdmin(admin.ModelAdmin):
         obj.pk = job.pk
         obj.refresh_from_db()
 
-    def save_related(self, request, form, formsets, change) -> None:
+    def save_related(
+        self, request: HttpRequest, form: forms.ModelForm[IngestJob], formsets: list[BaseFormSet[Any]], change: bool
+    ) -> None:
         """Nothing related to save: the service created the job."""
 
-    def response_add(self, request: HttpRequest, obj: IngestJob, post_url_continue=None) -> HttpResponse:
+    def response_add(self, request: HttpRequest, obj: IngestJob, post_url_continue: str | None = None) -> HttpResponse:
         """Straight to the job's page, where its status, progress and error show."""
         self.message_user(request, f"The files are stored; ingest job {obj.pk} is {obj.get_status_display().lower()}.")
         return HttpResponseRedirect(reverse("admin:imaging_ingestjob_change", args=[obj.pk]))
@@ -347,7 +366,7 @@ class IngestJobAdmin(admin.ModelAdmin):
         if not studies:
             return "-"
         structures = CaseStructure.objects.filter(imaging_study__in=studies).order_by("imaging_study_id", "name")
-        names: dict[int, list[str]] = {}
+        names: dict[int | None, list[str]] = {}
         for structure in structures:
             names.setdefault(structure.imaging_study_id, []).append(structure.name)
         return format_html_join(
@@ -370,14 +389,14 @@ class IngestJobAdmin(admin.ModelAdmin):
 
     @admin.action(description="Retry the selected jobs (failed or succeeded; re-running replaces outputs)")
     def retry_selected(self, request: HttpRequest, queryset: QuerySet[IngestJob]) -> None:
-        retried = [job.pk for job in queryset if retry_job(job=job)]
+        retried = [job_id for job_id in queryset.values_list("pk", flat=True) if lifecycle.retry(job_id=job_id)]
         skipped = queryset.count() - len(retried)
         if retried:
             self.message_user(request, f"{len(retried)} job(s) queued again.", messages.SUCCESS)
         if skipped:
             self.message_user(
                 request,
-                f"{skipped} job(s) left alone: they are queued, running or awaiting their upload.",
+                f"{skipped} job(s) left alone: they are awaiting their upload, queued, running or retrying.",
                 messages.WARNING,
             )
 

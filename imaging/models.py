@@ -74,11 +74,18 @@ class CaseStructure(models.Model):
 
 
 class IngestJob(models.Model):
-    """One conversion of raw DICOM into a study and its structures, with its status for curators."""
+    """One conversion of raw DICOM into a study and its structures, with its status for curators.
+
+    `status` is the job's state and changes only through `imaging.services.lifecycle`, which documents
+    every transition (docs/ingest-job-states.md draws them). `stage` and `progress` only describe how
+    far a run got; they are never part of the state.
+    """
 
     class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
+        AWAITING_UPLOAD = "awaiting_upload", "Awaiting upload"  # created; its files are still arriving
+        QUEUED = "queued", "Queued"  # every file stored; waiting for a worker
+        RUNNING = "running", "Running"  # a worker claimed it (attempts counts the claims)
+        RETRYING = "retrying", "Retrying"  # a run hit a transient error; its task retries after a backoff
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
 
@@ -139,7 +146,8 @@ class IngestJob(models.Model):
         ordering = ["-created_at", "-id"]
         constraints = [
             models.CheckConstraint(
-                condition=Q(status__in=["queued", "running", "succeeded", "failed"]), name="ingest_job_status_valid"
+                condition=Q(status__in=["awaiting_upload", "queued", "running", "retrying", "succeeded", "failed"]),
+                name="ingest_job_status_valid",
             ),
             models.CheckConstraint(condition=Q(progress__gte=0) & Q(progress__lte=1), name="ingest_job_progress_range"),
             models.UniqueConstraint(

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.utils.serializer_helpers import ReturnList
 
-from imaging.models import IngestJob
+from imaging.models import CaseStructure, ImagingStudy, IngestJob
 from imaging.services.jobs import InvalidLabelsError, parse_labels
+from imaging.services.lifecycle import PUBLIC_STATUSES, public_status
 
 MAX_FILES_PER_UPLOAD = 2000
 
@@ -25,8 +29,8 @@ class AnnouncedFileSerializer(serializers.Serializer):
 
 
 class UploadRequestSerializer(serializers.Serializer):
-    files = AnnouncedFileSerializer(
-        many=True,
+    files: serializers.ListSerializer[list[dict[str, Any]]] = serializers.ListSerializer(
+        child=AnnouncedFileSerializer(),
         allow_empty=False,
         max_length=MAX_FILES_PER_UPLOAD,
         help_text="The series: one zip, or the DICOM files one by one (zip larger series).",
@@ -44,7 +48,7 @@ class UploadRequestSerializer(serializers.Serializer):
         except InvalidLabelsError as exc:
             raise serializers.ValidationError(str(exc)) from None
 
-    def run_validation(self, data=serializers.empty):
+    def run_validation(self, data: Any = serializers.empty) -> Any:
         """Errors as `{field: [messages]}` (the API's documented error body), nested ones spelled out:
         `{"files": ["files[2].size: The file is larger than ..."]}` rather than lists of dicts."""
         try:
@@ -69,17 +73,26 @@ class UploadFormSerializer(serializers.Serializer):
     key = serializers.CharField(help_text="Where the file lands in the uploads bucket.")
     method = serializers.CharField(help_text="Always POST (multipart/form-data).")
     url = serializers.CharField()
-    fields = serializers.DictField(
-        child=serializers.CharField(), help_text="Send every field, then the file last as `file`."
-    )
     max_bytes = serializers.IntegerField()
     expires_at = serializers.IntegerField(help_text="Unix time after which the form is refused.")
     segmentation = serializers.BooleanField()
 
+    def get_fields(self) -> dict[str, serializers.Field[Any, Any, Any, Any]]:
+        """The form's own `fields`, after `url`: as a class attribute it would hide `Serializer.fields`."""
+        fields = {}
+        for name, field in super().get_fields().items():
+            fields[name] = field
+            if name == "url":
+                fields["fields"] = serializers.DictField(
+                    child=serializers.CharField(), help_text="Send every field, then the file last as `file`."
+                )
+        return fields
 
-class JobStudySerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    label = serializers.CharField()
+
+class JobStudySerializer(serializers.ModelSerializer[ImagingStudy]):
+    class Meta:
+        model = ImagingStudy
+        fields = ["id", "label"]
 
 
 class JobStructureSerializer(serializers.Serializer):
@@ -88,8 +101,24 @@ class JobStructureSerializer(serializers.Serializer):
     imaging_study_id = serializers.IntegerField()
 
 
-class IngestJobSerializer(serializers.ModelSerializer):
+class IngestJobSerializer(serializers.ModelSerializer[IngestJob]):
+    """An ingest job. `state` is its real state; `status` and `stage` stay what clients have always
+    read: the states `awaiting_upload` and `retrying` show as `queued` with that stage."""
+
     case_id = serializers.IntegerField(read_only=True)
+    state = serializers.ChoiceField(
+        source="status",
+        choices=IngestJob.Status.choices,
+        read_only=True,
+        help_text="The job's state. `status` and `stage` show `awaiting_upload` and `retrying` as `queued` "
+        "with that stage, as they always have.",
+    )
+    status = serializers.SerializerMethodField(
+        help_text="The status clients have always read: `state`, with awaiting_upload and retrying shown as queued."
+    )
+    stage = serializers.SerializerMethodField(
+        help_text="How far the job got (`awaiting_upload` or `retrying` while queued in those states)."
+    )
     studies = serializers.SerializerMethodField()
     structures = serializers.SerializerMethodField()
 
@@ -100,6 +129,7 @@ class IngestJobSerializer(serializers.ModelSerializer):
             "case_id",
             "source",
             "upload_id",
+            "state",
             "status",
             "stage",
             "progress",
@@ -116,16 +146,27 @@ class IngestJobSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
+    @extend_schema_field(serializers.ChoiceField(choices=[(s, IngestJob.Status(s).label) for s in PUBLIC_STATUSES]))
+    def get_status(self, job: IngestJob) -> str:
+        return public_status(status=job.status, stage=job.stage)[0]
+
+    @extend_schema_field(serializers.CharField())
+    def get_stage(self, job: IngestJob) -> str:
+        return public_status(status=job.status, stage=job.stage)[1]
+
     @extend_schema_field(JobStudySerializer(many=True))
-    def get_studies(self, job: IngestJob) -> list[dict]:
-        return JobStudySerializer(job.studies.all(), many=True).data
+    def get_studies(self, job: IngestJob) -> ReturnList[Any]:
+        return _many(JobStudySerializer(job.studies.all(), many=True))
 
     @extend_schema_field(JobStructureSerializer(many=True))
-    def get_structures(self, job: IngestJob) -> list[dict]:
-        from imaging.models import CaseStructure
-
+    def get_structures(self, job: IngestJob) -> ReturnList[Any]:
         rows = CaseStructure.objects.filter(imaging_study__ingest_job=job).order_by("imaging_study_id", "name")
-        return JobStructureSerializer(rows, many=True).data
+        return _many(JobStructureSerializer(rows, many=True))
+
+
+def _many(serializer: serializers.BaseSerializer[Any]) -> ReturnList[Any]:
+    """The data of a `many=True` serializer: a ListSerializer's list (the stubs type `.data` as a dict)."""
+    return cast(ReturnList[Any], serializer.data)
 
 
 class UploadResponseSerializer(serializers.Serializer):

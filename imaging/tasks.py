@@ -1,22 +1,27 @@
 """Celery tasks of ingestion: thin, id-based and idempotent; the work is in `imaging.services`.
 
 `acks_late` and `reject_on_worker_lost` (global settings) make a task whose worker dies come back to
-another worker; the run service recognises the redelivery and takes the job over. Only transient
-storage or database errors are retried here, with exponential backoff and full jitter; a refused
-input fails the job at once.
+another worker; the run service recognises the redelivery and takes the job over. The services send
+these tasks by name (`imaging.services.enqueue`) and never import this module.
+
+Only transient storage or database errors are retried here, with exponential backoff and full
+jitter. The run service has put the job in `retrying` before re-raising one, or given the job up
+instead when its attempt budget was spent (`lifecycle.attempts_exhausted`, cause
+`transient_exhausted`). One it could not record (the database itself was unreachable) is retried
+all the same: the next claim counts the attempt and applies the budget. A refused input fails the
+job at once and is never retried.
 """
 
 from __future__ import annotations
 
 import logging
 
-from celery import shared_task
+from celery import Task, shared_task
 from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
 
-from imaging.models import IngestJob
-from imaging.services import jobs, runner, sweep
-from imaging.services.transient import TRANSIENT_DATABASE_ERRORS, is_transient
+from imaging.services import runner, sweep
+from imaging.services.transient import is_transient
 
 logger = logging.getLogger(__name__)
 
@@ -26,27 +31,13 @@ RETRY_BACKOFF_FACTOR_SECONDS = 5
 @shared_task(
     bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None, name="imaging.tasks.run_ingest_job"
 )
-def run_ingest_job(self, job_id: int) -> str:
-    """Convert the upload of job `job_id` into a study and its structures."""
+def run_ingest_job(self: Task, job_id: int) -> str:
+    """Convert the upload of job `job_id` into a study and its structures; returns the job's status."""
     try:
         return runner.run_job(job_id=job_id, task_id=self.request.id or "").status
     except Exception as exc:
         if not is_transient(exc):
             raise
-        try:
-            attempts = IngestJob.objects.filter(pk=job_id).values_list("attempts", flat=True).first() or 0
-        except TRANSIENT_DATABASE_ERRORS:
-            attempts = 0  # the database is down too: cannot count, so retry (the sweep bounds the rest)
-        if attempts >= settings.INGEST_MAX_ATTEMPTS:
-            jobs.fail_job(
-                job_id=job_id,
-                code="transient_exhausted",
-                message=(
-                    f"The storage or the database kept failing ({type(exc).__name__}) through {attempts} attempts. "
-                    "The upload is kept; retry the job once the service is back."
-                ),
-            )
-            return IngestJob.Status.FAILED
         countdown = get_exponential_backoff_interval(
             factor=RETRY_BACKOFF_FACTOR_SECONDS,
             retries=self.request.retries,

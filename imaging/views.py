@@ -167,9 +167,8 @@ def direct_upload_view(request: HttpRequest) -> HttpResponse:
     upload = request.FILES.get("file")
     if upload is None:
         return _refuse(400, "Send the file in the multipart field `file`, after the form's fields.", "file_missing")
-    if upload.size > int(request.POST["max_bytes"]):
-        return _refuse(
-            413, f"The file is larger than this form allows ({int(request.POST['max_bytes']):,} bytes).", "too_large"
-        )
+    limit = int(request.POST["max_bytes"])
+    if upload.size is None or upload.size > limit:
+        return _refuse(413, f"The file is larger than this form allows ({limit:,} bytes).", "too_large")
     storage.save(UPLOADS, key, upload)
     return HttpResponse(status=204)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hmac
 import time
 from dataclasses import dataclass
+from typing import Protocol
 
 from django.conf import settings
 from django.urls import reverse
@@ -18,6 +19,7 @@ from django.utils.crypto import salted_hmac
 
 from hpb import storage
 from imaging.services.jobs import UPLOADS
+from imaging.services.storage_io import s3_backend
 
 _SIGNING_SALT = "imaging.direct-upload"
 
@@ -32,11 +34,19 @@ class UploadForm:
     method: str = "POST"
 
 
-def upload_form(*, key: str, max_bytes: int, expires_in: int | None = None, request=None) -> UploadForm:
+class _AbsoluteURIs(Protocol):
+    """What the form needs of a request (Django's or DRF's): the server's own address."""
+
+    def build_absolute_uri(self, location: str | None = None) -> str: ...
+
+
+def upload_form(
+    *, key: str, max_bytes: int, expires_in: int | None = None, request: _AbsoluteURIs | None = None
+) -> UploadForm:
     ttl = expires_in if expires_in is not None else settings.INGEST_UPLOAD_URL_EXPIRY_SECONDS
     expires_at = int(time.time()) + ttl
     if storage.is_s3(UPLOADS):
-        client = storage.get_storage(UPLOADS).connection.meta.client
+        client = s3_backend(UPLOADS).connection.meta.client
         post = client.generate_presigned_post(
             Bucket=storage.bucket_name(UPLOADS),
             Key=key,

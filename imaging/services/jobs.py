@@ -1,9 +1,10 @@
-"""Creating, submitting, retrying and failing ingest jobs: every way in ends here.
+"""Creating ingest jobs from every way in: admin and API uploads, local paths, S3 events.
 
 A job created from files we store ourselves (admin, API, local paths, seed) is committed *before*
-its files reach the uploads storage, in the `awaiting_upload` stage, so the S3 event listener can
+its files reach the uploads storage, in the `awaiting_upload` state, so the S3 event listener can
 tell that the prefix is already owned and never starts a second job for it. It is submitted
-(queued and enqueued on commit) once every file is stored.
+(queued and enqueued on commit) once every file is stored. The states and their transitions are
+`imaging.services.lifecycle`'s; this module only decides when to ask for them.
 """
 
 from __future__ import annotations
@@ -14,22 +15,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.files import File
-from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.db import IntegrityError
 
 from cases.models import Case
 from hpb import storage
 from imaging.models import IngestJob
-from imaging.services import keys, storage_io
-from imaging.services.stages import STAGE_AWAITING_UPLOAD, STAGE_RETRYING
+from imaging.services import keys, lifecycle, storage_io
 
 logger = logging.getLogger(__name__)
 
 UPLOADS = "uploads"
 ASSETS = "assets"
 MAX_STRUCTURE_NAME = 100  # CaseStructure.name
+
+# Who started an upload: a signed-in user, or nobody (the listener, the command line, the seed).
+Creator = AbstractBaseUser | AnonymousUser | None
 
 
 class InvalidLabelsError(ValueError):
@@ -86,20 +88,19 @@ def begin_upload(
     *,
     case: Case,
     source: str,
-    created_by=None,
+    created_by: Creator = None,
     labels: Mapping[str, str] | None = None,
     upload_id: str | None = None,
 ) -> IngestJob:
     """A job that owns a fresh upload prefix and waits for its files (committed at once)."""
     upload_id = upload_id or keys.new_upload_id()
-    return IngestJob.objects.create(
+    return lifecycle.await_upload(
         case=case,
         source=source,
         source_bucket=_uploads_bucket(),
         source_key=keys.upload_prefix(case_id=case.pk, upload_id=upload_id),
         upload_id=upload_id,
         labels=dict(labels or {}),
-        stage=STAGE_AWAITING_UPLOAD,
         created_by=created_by if getattr(created_by, "pk", None) else None,
     )
 
@@ -110,7 +111,7 @@ def ingest_files(
     files: Sequence[NamedFile],
     segmentation: NamedFile | None = None,
     labels: Mapping[str, str] | None = None,
-    created_by=None,
+    created_by: Creator = None,
     source: str = IngestJob.Source.UPLOAD,
     enqueue: bool = True,
 ) -> IngestJob:
@@ -134,7 +135,7 @@ def ingest_files(
             storage.save(UPLOADS, seg_key, content if isinstance(content, File) else File(content))
             listing.append({"key": seg_key, "name": segmentation.name, "size": segmentation.size, "segmentation": True})
     except Exception as exc:
-        fail_job(
+        lifecycle.fail(
             job_id=job.pk,
             code="upload_failed",
             message=f"Storing the uploaded files failed ({type(exc).__name__}); nothing was converted. "
@@ -144,7 +145,8 @@ def ingest_files(
     job.source_files = listing
     job.segmentation_key = seg_key
     job.save(update_fields=["source_files", "segmentation_key", "updated_at"])
-    submit_job(job=job, enqueue=enqueue)
+    lifecycle.submit(job_id=job.pk, enqueue=enqueue)
+    job.refresh_from_db()
     return job
 
 
@@ -179,8 +181,8 @@ def ingest_local_paths(
             )
         return ingest_files(case=case, files=named, segmentation=seg, labels=labels, source=source, enqueue=enqueue)
     finally:
-        for handle in handles:
-            handle.close()
+        for opened in handles:
+            opened.close()
 
 
 def _expand_paths(paths: Iterable[Path]) -> Iterable[Path]:
@@ -203,105 +205,35 @@ def create_job_for_s3_object(
     source_key: str,
     segmentation_key: str = "",
     labels: Mapping[str, str] | None = None,
+    refusal: lifecycle.Refusal | None = None,
 ) -> tuple[IngestJob, bool]:
     """The job of one S3 object event, created once per (bucket, key, ETag); enqueued on commit.
 
-    Returns (job, created). A duplicate delivery of the same event finds the existing job.
+    Returns (job, created). A duplicate delivery of the same event finds the existing job. With a
+    `refusal` (an unreadable manifest) the job is recorded as failed and nothing runs.
     """
     identity = {"source_bucket": bucket, "source_key": source_key, "source_etag": etag}
     existing = IngestJob.objects.filter(**identity).first()
     if existing is not None:
         return existing, False
     try:
-        with transaction.atomic():
-            job = IngestJob.objects.create(
-                case=case,
-                source=IngestJob.Source.S3_EVENT,
-                upload_id=upload_id,
-                segmentation_key=segmentation_key,
-                labels=dict(labels or {}),
-                source_files=[{"key": key}],
-                **identity,
-            )
-            enqueue_job(job_id=job.pk)
+        job = lifecycle.submit_new(
+            refusal=refusal,
+            case=case,
+            source=IngestJob.Source.S3_EVENT,
+            upload_id=upload_id,
+            segmentation_key=segmentation_key,
+            labels=dict(labels or {}),
+            source_files=[{"key": key}],
+            **identity,
+        )
     except IntegrityError:
         # Another listener committed the same event between our lookup and our insert.
         return IngestJob.objects.get(**identity), False
     return job, True
 
 
-# --- Submitting, retrying, failing ---------------------------------------------------------------
-
-
-def submit_job(*, job: IngestJob, enqueue: bool = True) -> None:
-    """Mark a job whose files are all stored as queued and hand it to a worker when this commits."""
-    IngestJob.objects.filter(pk=job.pk).update(
-        status=IngestJob.Status.QUEUED, stage="", progress=0.0, updated_at=timezone.now()
-    )
-    job.status, job.stage, job.progress = IngestJob.Status.QUEUED, "", 0.0
-    if enqueue:
-        enqueue_job(job_id=job.pk)
-
-
-def enqueue_job(*, job_id: int) -> None:
-    """Send the job's task once the surrounding transaction commits (at once outside one).
-
-    Without a broker (CELERY_TASK_ALWAYS_EAGER) the task runs in this process, after the commit.
-    """
-    from imaging.tasks import run_ingest_job
-
-    transaction.on_commit(lambda: run_ingest_job.delay(job_id))
-
-
-def retry_job(*, job: IngestJob) -> bool:
-    """Start a finished (failed or succeeded) job again with a fresh attempt budget.
-
-    Re-running replaces the job's outputs; it never duplicates them. Running, queued and
-    awaiting-upload jobs are left alone (False).
-    """
-    updated = IngestJob.objects.filter(
-        pk=job.pk, status__in=[IngestJob.Status.FAILED, IngestJob.Status.SUCCEEDED]
-    ).update(
-        status=IngestJob.Status.QUEUED,
-        stage="",
-        progress=0.0,
-        error="",
-        error_code="",
-        attempts=0,
-        finished_at=None,
-        updated_at=timezone.now(),
-    )
-    if updated:
-        enqueue_job(job_id=job.pk)
-        logger.info("Ingest job %s queued again", job.pk)
-    return bool(updated)
-
-
-def fail_job(*, job_id: int, code: str, message: str, attempt: int | None = None) -> bool:
-    """End a job as failed with a curator-facing message. With `attempt`, only if that run still owns it."""
-    jobs = IngestJob.objects.filter(pk=job_id).exclude(status=IngestJob.Status.SUCCEEDED)
-    if attempt is not None:
-        jobs = jobs.filter(attempts=attempt, status__in=[IngestJob.Status.RUNNING, IngestJob.Status.QUEUED])
-    now = timezone.now()
-    updated = jobs.update(
-        status=IngestJob.Status.FAILED, error_code=code[:64], error=message, finished_at=now, updated_at=now
-    )
-    if updated:
-        # The code is safe to log; the message may quote a file name, which may name a patient.
-        logger.warning("Ingest job %s failed: %s", job_id, code)
-    return bool(updated)
-
-
-def mark_retrying(*, job_id: int, attempt: int, reason: str) -> bool:
-    """Put a run that hit a transient error back in the queue state while its retry waits."""
-    updated = IngestJob.objects.filter(pk=job_id, status=IngestJob.Status.RUNNING, attempts=attempt).update(
-        status=IngestJob.Status.QUEUED,
-        stage=STAGE_RETRYING,
-        error_code="transient",
-        error=f"{reason} Retrying automatically (attempt {attempt} of {settings.INGEST_MAX_ATTEMPTS}).",
-        updated_at=timezone.now(),
-    )
-    return bool(updated)
+# --- Where the uploads are -------------------------------------------------------------------------
 
 
 def _uploads_bucket() -> str:
@@ -344,7 +276,7 @@ def start_api_upload(
     files: Sequence[AnnouncedFile],
     segmentation: AnnouncedFile | None = None,
     labels: Mapping[str, str] | None = None,
-    created_by=None,
+    created_by: Creator = None,
 ) -> tuple[IngestJob, list[AnnouncedUpload]]:
     """A job awaiting its files, and the neutral key each announced file must be uploaded to."""
     if not files:
@@ -372,7 +304,7 @@ def complete_api_upload(*, job: IngestJob) -> tuple[IngestJob, bool]:
 
     Calling it again is harmless: a job that already left `awaiting_upload` is returned unchanged.
     """
-    if job.status != IngestJob.Status.QUEUED or job.stage != STAGE_AWAITING_UPLOAD:
+    if job.status != IngestJob.Status.AWAITING_UPLOAD:
         return job, False
     stored = {f.key for f in storage_io.list_files(UPLOADS, job.source_key)}  # one listing, not a HEAD per file
     missing = [f for f in job.source_files if f["key"] not in stored]
@@ -383,11 +315,6 @@ def complete_api_upload(*, job: IngestJob) -> tuple[IngestJob, bool]:
             f"{len(missing)} of {len(job.source_files)} announced files have not arrived: {names}{more}. "
             "Upload them with their forms, then call complete again."
         )
-    with transaction.atomic():
-        started = IngestJob.objects.filter(
-            pk=job.pk, status=IngestJob.Status.QUEUED, stage=STAGE_AWAITING_UPLOAD
-        ).update(stage="", progress=0.0, updated_at=timezone.now())
-        if started:
-            enqueue_job(job_id=job.pk)
+    started = lifecycle.submit(job_id=job.pk)
     job.refresh_from_db()
-    return job, bool(started)
+    return job, started

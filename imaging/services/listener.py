@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import boto3
 from django.conf import settings
@@ -35,7 +36,8 @@ class PollReport:
     sweeps: int = 0
 
 
-def sqs_client():
+def sqs_client() -> Any:
+    """A boto3 SQS client (boto3's clients are generated at run time: untyped)."""
     return boto3.client("sqs", endpoint_url=settings.SQS_ENDPOINT_URL, region_name=settings.AWS_REGION)
 
 
@@ -44,7 +46,7 @@ class IngestListener:
         self,
         *,
         queue_url: str,
-        client=None,
+        client: Any = None,
         wait_seconds: int | None = None,
         max_messages: int = 10,
         sweep_interval: float | None = None,
@@ -112,7 +114,7 @@ class IngestListener:
             _refresh_connections()
         return report
 
-    def _handle(self, message: dict, report: PollReport) -> bool:
+    def _handle(self, message: dict[str, Any], report: PollReport) -> bool:
         """True when the message is fully handled and may be deleted."""
         message_id = message.get("MessageId", "?")
         try:
@@ -126,7 +128,7 @@ class IngestListener:
         try:
             for event in parsed.created:
                 outcome = handle_object_created(event)
-                if outcome.action == "created":
+                if outcome.action == "created" and outcome.job_id is not None:
                     report.jobs_created.append(outcome.job_id)
                 elif outcome.action == "duplicate":
                     report.duplicates += 1

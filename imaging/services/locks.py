@@ -6,9 +6,10 @@ picking the study, storing under its prefix, recording rows and pruning unrefere
 the lock both jobs see no study for the series and each creates one (two studies of one series), or one
 job's prune deletes a mesh the other has stored but not yet recorded.
 
-On PostgreSQL the lock is a session-level advisory lock on the worker's own connection, taken outside
-any transaction: no row stays locked while files go to S3, other cases are not held up, and a worker
-that dies releases it with its connection. (Session-level locks, like the prepared statements of
+Where the database offers advisory locks (PostgreSQL; `hpb.database.capabilities` says) the lock is
+a session-level advisory lock on the worker's own connection, taken outside any transaction: no row
+stays locked while files go to S3, other cases are not held up, and a worker that dies releases it
+with its connection. (Session-level locks, like the prepared statements of
 `hpb.prepared`, need a session per client: not PgBouncer in transaction mode.) Elsewhere (the SQLite
 demo, where tasks run inside the web process) a process-wide lock per case stands in.
 
@@ -23,6 +24,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from django.db import DatabaseError, connection
+
+from hpb.database import capabilities
 
 # First key of the two-key advisory lock: the ASCII of "HPBi", so our locks never meet another app's.
 ADVISORY_NAMESPACE = 0x48504269
@@ -54,7 +57,7 @@ def case_assets_lock(case_id: int) -> Iterator[None]:
 
 @contextmanager
 def _acquired(case_id: int) -> Iterator[None]:
-    if connection.vendor != "postgresql":
+    if not capabilities().advisory_locks:
         with _local_lock(case_id):
             yield
         return

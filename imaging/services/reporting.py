@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 from imaging.models import CaseStructure, ImagingStudy, IngestJob
 
 
-def job_report(job: IngestJob) -> dict:
+def job_report(job: IngestJob) -> dict[str, Any]:
     studies = list(ImagingStudy.objects.filter(ingest_job=job).order_by("id"))
     structures = CaseStructure.objects.filter(imaging_study__in=studies).order_by("imaging_study_id", "name")
     return {
@@ -56,5 +59,5 @@ def job_report(job: IngestJob) -> dict:
     }
 
 
-def _iso(value) -> str | None:
+def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None

@@ -2,19 +2,20 @@
 
 The order is what makes it safe to run twice or to die anywhere:
 
-1. *Claim* the job under a row lock (status running, one more attempt, our task id and a heartbeat).
-   A finished job, or one another live worker is running, is left alone.
+1. *Claim* the job (`lifecycle.claim`: running, one more attempt, our task id and a heartbeat). A
+   finished job, or one another live worker is running, is left alone.
 2. Download the source from the uploads storage (never deleted) and convert it in a temp dir.
 3. Under the case's assets lock (`imaging.services.locks`: steps 3-5 of two jobs of one case never
    interleave), pick the study the outputs belong to: the job's own study, else the case's study of
    the same SeriesInstanceUID, else an id reserved on the job, so every retry writes to the same keys.
 4. Upload the volume, preview and meshes under `cases/<case id>/studies/<study id>/...`.
 5. Write the study, its structures and the job's success in one transaction, fenced by the claim (a
-   run that lost the job to another run writes nothing); then delete assets under the study's prefix that no row uses
-   (structures that disappeared, leftovers of a killed run).
+   run that lost the job to another run writes nothing); then delete assets under the study's prefix
+   that no row uses (structures that disappeared, leftovers of a killed run).
 
-On failure the job is marked failed (or queued for a retry on a transient error) and the assets no
-row references are deleted, so no partial rows or orphaned assets remain.
+On failure the job is marked failed (or retrying, on a transient error) and the assets no row
+references are deleted, so no partial rows or orphaned assets remain. Every change of the job's state
+goes through `imaging.services.lifecycle`.
 """
 
 from __future__ import annotations
@@ -23,34 +24,29 @@ import logging
 import os
 import socket
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import close_old_connections, connection, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
+from hpb.database import capabilities
+from hpb.storage import reference_for
 from imaging.conversion import ConversionResult, IngestError, Limits, convert
 from imaging.models import CaseStructure, ImagingStudy, IngestJob
-from imaging.services import keys, storage_io
-from imaging.services.jobs import (
-    ASSETS,
-    UPLOADS,
-    fail_job,
-    labels_for_conversion,
-    mark_retrying,
-    stored_upload_files,
-)
+from imaging.services import keys, lifecycle, storage_io
+from imaging.services.jobs import ASSETS, UPLOADS, labels_for_conversion, stored_upload_files
 from imaging.services.locks import case_assets_lock
+from imaging.services.progress import Heartbeat, JobNoLongerOwnedError, ProgressReporter
+from imaging.services.pruning import prune_assets_quietly
 from imaging.services.stages import (
     CONVERT_END,
     DOWNLOAD_END,
-    STAGE_AWAITING_UPLOAD,
-    STAGE_DONE,
     STAGE_DOWNLOAD,
     STAGE_RECORD,
     STAGE_STORE,
@@ -60,12 +56,6 @@ from imaging.services.transient import is_transient
 
 logger = logging.getLogger(__name__)
 
-PROGRESS_MIN_INTERVAL_SECONDS = 1.0
-
-
-class JobNoLongerOwnedError(Exception):
-    """Another run (a redelivery, the sweep, a curator's retry) took the job over: stop quietly."""
-
 
 @dataclass(frozen=True)
 class RunOutcome:
@@ -73,12 +63,6 @@ class RunOutcome:
     status: str  # the job's status after this call
     ran: bool  # False when the job was skipped (finished, owned by a live run, awaiting upload)
     reason: str = ""
-
-
-@dataclass
-class _Claim:
-    job: IngestJob
-    attempt: int
 
 
 @dataclass
@@ -100,7 +84,7 @@ class _StoredStructure:
     label: int
     color_hex: str
     key: str
-    metadata: dict
+    metadata: dict[str, Any]
 
 
 @dataclass
@@ -108,6 +92,21 @@ class _StoredOutputs:
     volume_key: str
     preview_key: str
     structures: list[_StoredStructure] = field(default_factory=list)
+
+
+@dataclass
+class _Run:
+    """One claimed run of a job: what its failure paths need to know to end it and clean up."""
+
+    job: IngestJob
+    attempt: int
+    reporter: ProgressReporter
+    target: _Target | None = None  # set once the study the outputs belong to is picked
+
+    @property
+    def study_ids(self) -> set[int | None]:
+        """The studies whose prefixes this run may have written to."""
+        return {self.target.study_id if self.target else None, self.job.reserved_study_id}
 
 
 def current_worker() -> str:
@@ -123,81 +122,105 @@ def conversion_limits() -> Limits:
 
 
 def run_job(*, job_id: int, task_id: str = "", worker: str | None = None) -> RunOutcome:
-    """Run (or take over, or skip) one job. Transient storage/database errors are re-raised after
-    the job is put back in the queue state, so the caller can retry; everything else ends here."""
-    claim = _claim(job_id=job_id, task_id=task_id, worker=worker or current_worker())
-    if isinstance(claim, RunOutcome):
-        return claim
-    job, attempt = claim.job, claim.attempt
-    reporter = _ProgressReporter(job_id=job_id, attempt=attempt)
-    heartbeat = _Heartbeat(job_id=job_id, attempt=attempt)
+    """Run (or take over, or skip) one job. A transient storage or database error is re-raised after
+    the job is put in `retrying`, so the caller (the task) can retry it, unless the attempt budget is
+    spent: then the job fails (`transient_exhausted`) like any other ending, and nothing is raised."""
+    claim = lifecycle.claim(job_id=job_id, task_id=task_id, worker=worker or current_worker())
+    if not claim.claimed or claim.job is None:
+        if claim.gave_up and claim.job is not None:
+            # After the commit: a run that died may have left assets no row references.
+            prune_assets_quietly(case_id=claim.job.case_id, study_ids={claim.job.reserved_study_id})
+        return RunOutcome(job_id=job_id, status=claim.status, ran=False, reason=claim.refused)
+    run = _Run(job=claim.job, attempt=claim.attempt, reporter=ProgressReporter(job_id=job_id, attempt=claim.attempt))
+    heartbeat = Heartbeat(job_id=job_id, attempt=run.attempt)
     heartbeat.start()
-    target: _Target | None = None
     try:
-        timings: dict[str, float] = {}
-        with tempfile.TemporaryDirectory(prefix=f"ingest-{job_id}-") as tmp:
-            started = time.monotonic()
-            source = _download_source(job=job, folder=Path(tmp) / "source", reporter=reporter)
-            timings[STAGE_DOWNLOAD] = time.monotonic() - started
-            result = convert(
-                inputs=[source.folder],
-                work_dir=Path(tmp) / "work",
-                segmentation=source.segmentation,
-                labels=labels_for_conversion(job.labels),
-                limits=conversion_limits(),
-                progress=reporter.conversion_progress,
-            )
-            timings.update({k: float(v) for k, v in result.stage_seconds.items()})
-            reporter.stage(STAGE_STORE, CONVERT_END)
-            # From picking the study to pruning, one job of the case at a time (see locks).
-            with case_assets_lock(job.case_id):
-                started = time.monotonic()
-                target = _target_study(job=job, series_uid=result.series_uid)
-                outputs = _store_outputs(job=job, result=result, study_id=target.study_id, reporter=reporter)
-                timings[STAGE_STORE] = time.monotonic() - started
-                reporter.stage(STAGE_RECORD, STORE_END)
-                _record(
-                    job_id=job_id,
-                    attempt=attempt,
-                    target=target,
-                    result=result,
-                    outputs=outputs,
-                    checksum=source.checksum,
-                    timings=timings,
-                )
-                _prune_assets_quietly(case_id=job.case_id, study_ids={target.study_id, job.reserved_study_id})
-        logger.info("Ingest job %s succeeded (study %s, attempt %s)", job_id, target.study_id, attempt)
-        return RunOutcome(job_id=job_id, status=IngestJob.Status.SUCCEEDED, ran=True)
+        return _convert_and_record(run)
     except JobNoLongerOwnedError:
-        logger.warning("Ingest job %s was taken over by another run; attempt %s stopped", job_id, attempt)
-        return RunOutcome(job_id=job_id, status=_status(job_id), ran=True, reason="taken over")
-    except IngestError as exc:
-        if not _caused_by_time_limit(exc):
-            _end_failed(job=job, attempt=attempt, target=target, code=exc.code, message=str(exc))
-        else:
-            _end_failed(job=job, attempt=attempt, target=target, code="time_limit", message=_time_limit(reporter))
-    except SoftTimeLimitExceeded:
-        _end_failed(job=job, attempt=attempt, target=target, code="time_limit", message=_time_limit(reporter))
+        return _taken_over(run)
+    except (IngestError, SoftTimeLimitExceeded) as exc:
+        return _end_refused(run, exc)
     except Exception as exc:
         if is_transient(exc):
-            mark_retrying(
-                job_id=job_id, attempt=attempt, reason=f"A temporary storage or database error ({type(exc).__name__})."
-            )
-            _prune_assets_quietly(case_id=job.case_id, study_ids=_study_ids(job, target))
-            raise
+            return _wait_to_retry(run, exc)  # re-raises exc unless the attempt budget is spent
         logger.exception("Ingest job %s failed with an unexpected error", job_id)
-        message = (
-            f"The conversion failed with an unexpected error ({type(exc).__name__}) at stage "
-            f"'{reporter.current_stage}'. This is a fault of the system, not of the upload, which is kept; "
-            f"an administrator can find job {job_id} in the worker logs, then retry it."
-        )
-        _end_failed(job=job, attempt=attempt, target=target, code="internal_error", message=message)
+        return _end_internal_error(run, exc)
     finally:
         heartbeat.stop()
-    return RunOutcome(job_id=job_id, status=_status(job_id), ran=True)
 
 
-def _time_limit(reporter: _ProgressReporter) -> str:
+def _convert_and_record(run: _Run) -> RunOutcome:
+    job, reporter = run.job, run.reporter
+    timings: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix=f"ingest-{job.pk}-") as tmp:
+        started = time.monotonic()
+        source = _download_source(job=job, folder=Path(tmp) / "source", reporter=reporter)
+        timings[STAGE_DOWNLOAD] = time.monotonic() - started
+        result = convert(
+            inputs=[source.folder],
+            work_dir=Path(tmp) / "work",
+            segmentation=source.segmentation,
+            labels=labels_for_conversion(job.labels),
+            limits=conversion_limits(),
+            progress=reporter.conversion_progress,
+        )
+        timings.update({k: float(v) for k, v in result.stage_seconds.items()})
+        reporter.stage(STAGE_STORE, CONVERT_END)
+        # From picking the study to pruning, one job of the case at a time (see locks).
+        with case_assets_lock(job.case_id):
+            started = time.monotonic()
+            run.target = target = _target_study(job=job, series_uid=result.series_uid)
+            outputs = _store_outputs(job=job, result=result, study_id=target.study_id, reporter=reporter)
+            timings[STAGE_STORE] = time.monotonic() - started
+            reporter.stage(STAGE_RECORD, STORE_END)
+            _record(run, target=target, result=result, outputs=outputs, checksum=source.checksum, timings=timings)
+            prune_assets_quietly(case_id=job.case_id, study_ids=run.study_ids)
+    logger.info("Ingest job %s succeeded (study %s, attempt %s)", job.pk, target.study_id, run.attempt)
+    return RunOutcome(job_id=job.pk, status=IngestJob.Status.SUCCEEDED, ran=True)
+
+
+# --- Ending a run that did not succeed ------------------------------------------------------------
+
+
+def _end_refused(run: _Run, exc: IngestError | SoftTimeLimitExceeded) -> RunOutcome:
+    """The input was refused (the library's message), or the run hit its soft time limit."""
+    if isinstance(exc, SoftTimeLimitExceeded) or _caused_by_time_limit(exc):
+        return _end_failed(run, code="time_limit", message=_time_limit(run.reporter))
+    return _end_failed(run, code=exc.code, message=str(exc))
+
+
+def _end_internal_error(run: _Run, exc: Exception) -> RunOutcome:
+    message = (
+        f"The conversion failed with an unexpected error ({type(exc).__name__}) at stage "
+        f"'{run.reporter.current_stage}'. This is a fault of the system, not of the upload, which is kept; "
+        f"an administrator can find job {run.job.pk} in the worker logs, then retry it."
+    )
+    return _end_failed(run, code="internal_error", message=message)
+
+
+def _end_failed(run: _Run, *, code: str, message: str) -> RunOutcome:
+    if lifecycle.fail(job_id=run.job.pk, code=code, message=message, attempt=run.attempt):
+        prune_assets_quietly(case_id=run.job.case_id, study_ids=run.study_ids)
+    return RunOutcome(job_id=run.job.pk, status=_status(run.job.pk), ran=True)
+
+
+def _wait_to_retry(run: _Run, exc: Exception) -> RunOutcome:
+    """A transient error: `retrying` and re-raise for the task to retry, unless the budget is spent."""
+    decision = lifecycle.wait_to_retry(job_id=run.job.pk, attempt=run.attempt, error_type=type(exc).__name__)
+    prune_assets_quietly(case_id=run.job.case_id, study_ids=run.study_ids)
+    if decision is lifecycle.RetryDecision.RETRY:
+        raise exc
+    if decision is lifecycle.RetryDecision.LOST:
+        return _taken_over(run)
+    return RunOutcome(job_id=run.job.pk, status=_status(run.job.pk), ran=True, reason="attempts exhausted")
+
+
+def _taken_over(run: _Run) -> RunOutcome:
+    logger.warning("Ingest job %s was taken over by another run; attempt %s stopped", run.job.pk, run.attempt)
+    return RunOutcome(job_id=run.job.pk, status=_status(run.job.pk), ran=True, reason="taken over")
+
+
+def _time_limit(reporter: ProgressReporter) -> str:
     return (
         f"The conversion did not finish within its time limit of {settings.CELERY_TASK_SOFT_TIME_LIMIT} seconds "
         f"and was stopped at stage '{reporter.current_stage}'. Nothing was recorded and the upload is kept. A very "
@@ -217,68 +240,14 @@ def _caused_by_time_limit(exc: BaseException) -> bool:
     return False
 
 
-# --- Claiming -------------------------------------------------------------------------------------
-
-
-def _claim(*, job_id: int, task_id: str, worker: str) -> _Claim | RunOutcome:
-    now = timezone.now()
-    gave_up: IngestJob | None = None
-    with transaction.atomic():
-        job = IngestJob.objects.select_for_update().filter(pk=job_id).first()
-        if job is None:
-            return RunOutcome(job_id=job_id, status="missing", ran=False, reason="no such job")
-        if job.status in (IngestJob.Status.SUCCEEDED, IngestJob.Status.FAILED):
-            return RunOutcome(job_id=job_id, status=job.status, ran=False, reason="already finished")
-        if job.status == IngestJob.Status.QUEUED and job.stage == STAGE_AWAITING_UPLOAD:
-            return RunOutcome(job_id=job_id, status=job.status, ran=False, reason="upload not complete")
-        if job.status == IngestJob.Status.RUNNING and not _may_take_over(job, task_id=task_id, now=now):
-            return RunOutcome(job_id=job_id, status=job.status, ran=False, reason="running elsewhere")
-        if job.attempts >= settings.INGEST_MAX_ATTEMPTS:
-            lost = job.status == IngestJob.Status.RUNNING
-            job.status = IngestJob.Status.FAILED
-            job.error_code = "too_many_attempts"
-            job.error = (
-                f"The job was started {job.attempts} times without finishing"
-                + (" (its worker stopped responding or was killed, e.g. out of memory)" if lost else "")
-                + ". The upload is kept; check the workers, then retry the job."
-            )
-            job.finished_at = now
-            job.save()
-            gave_up = job
-        else:
-            job.status = IngestJob.Status.RUNNING
-            job.attempts += 1
-            job.stage = STAGE_DOWNLOAD
-            job.progress = 0.0
-            job.error = ""
-            job.error_code = ""
-            job.started_at = now
-            job.finished_at = None
-            job.heartbeat_at = now
-            job.task_id = task_id[:64]
-            job.worker = worker[:255]
-            job.save()
-    if gave_up is not None:
-        # After the commit: a run that died may have left assets no row references.
-        _prune_assets_quietly(case_id=gave_up.case_id, study_ids=_study_ids(gave_up, None))
-        return RunOutcome(job_id=job_id, status=gave_up.status, ran=False, reason="too many attempts")
-    return _Claim(job=job, attempt=job.attempts)
-
-
-def _may_take_over(job: IngestJob, *, task_id: str, now) -> bool:
-    """A running job's previous run is known dead when its heartbeat went stale, or when the broker
-    redelivers the very task that was running it: acks_late messages come back only once their
-    worker is gone (the visibility timeout exceeds the hard time limit)."""
-    if task_id and job.task_id == task_id:
-        return True
-    timeout = timedelta(seconds=settings.INGEST_HEARTBEAT_TIMEOUT_SECONDS)
-    return job.heartbeat_at is None or job.heartbeat_at < now - timeout
+def _status(job_id: int) -> str:
+    return IngestJob.objects.filter(pk=job_id).values_list("status", flat=True).first() or "missing"
 
 
 # --- Download ---------------------------------------------------------------------------------------
 
 
-def _download_source(*, job: IngestJob, folder: Path, reporter: _ProgressReporter) -> _Source:
+def _download_source(*, job: IngestJob, folder: Path, reporter: ProgressReporter) -> _Source:
     folder.mkdir(parents=True)
     base = job.source_key if job.source_key.endswith("/") else job.source_key.rsplit("/", 1)[0] + "/"
     files = [
@@ -334,7 +303,7 @@ def _target_study(*, job: IngestJob, series_uid: str) -> _Target:
 def _reserve_study_id(*, case_id: int) -> int:
     """An ImagingStudy id no other row will ever get, before the row exists (ids are in the keys)."""
     table = ImagingStudy._meta.db_table
-    if connection.vendor == "postgresql":
+    if capabilities().sequences:
         with connection.cursor() as cursor:
             cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id'))", [table])
             return int(cursor.fetchone()[0])
@@ -346,7 +315,9 @@ def _reserve_study_id(*, case_id: int) -> int:
     return reserved
 
 
-def _store_outputs(*, job: IngestJob, result: ConversionResult, study_id: int, reporter) -> _StoredOutputs:
+def _store_outputs(
+    *, job: IngestJob, result: ConversionResult, study_id: int, reporter: ProgressReporter
+) -> _StoredOutputs:
     case_id = job.case_id
     volume = keys.volume_key(case_id=case_id, study_id=study_id)
     files = [(volume, result.volume_path)]
@@ -375,9 +346,8 @@ def _store_outputs(*, job: IngestJob, result: ConversionResult, study_id: int, r
 
 
 def _record(
+    run: _Run,
     *,
-    job_id: int,
-    attempt: int,
     target: _Target,
     result: ConversionResult,
     outputs: _StoredOutputs,
@@ -385,49 +355,56 @@ def _record(
     timings: dict[str, float],
 ) -> None:
     """The study, its structures and the job's success, in one transaction (fenced by the claim)."""
-    from hpb.storage import reference_for
-
     started = time.monotonic()
+    job_id, attempt = run.job.pk, run.attempt
     with transaction.atomic():
-        job = _owned_job(job_id=job_id, attempt=attempt)
-        study = ImagingStudy.objects.select_for_update().filter(pk=target.study_id).first()
-        if study is None:
-            study = ImagingStudy(pk=target.study_id, case_id=job.case_id)
-        metadata = dict(result.metadata)
-        study.label = _study_label(metadata)
-        study.modality = str(metadata.get("modality") or "CT")[:16]
-        study.volume_uri = reference_for(ASSETS, outputs.volume_key)
-        study.preview_uri = reference_for(ASSETS, outputs.preview_key) if outputs.preview_key else ""
-        study.format = "vti"
-        study.metadata = metadata
-        study.acquired_at = _aware(getattr(result, "acquired_at", None))
-        study.series_instance_uid = result.series_uid[:64]
-        study.ingest_job = job
-        study.save()
-        current = {s.name: s for s in CaseStructure.objects.filter(imaging_study=study)}
-        for stored in outputs.structures:
-            row = current.pop(stored.name, None) or CaseStructure(case_id=study.case_id, imaging_study=study)
-            row.name = stored.name
-            row.color_hex = stored.color_hex
-            row.mesh_uri = reference_for(ASSETS, stored.key)
-            row.metadata = stored.metadata
-            row.save()
-        # Structures the new segmentation no longer has; their meshes are pruned after the commit.
-        CaseStructure.objects.filter(pk__in=[s.pk for s in current.values()]).delete()
-        now = timezone.now()
+        if not lifecycle.hold_run(job_id=job_id, attempt=attempt):
+            raise JobNoLongerOwnedError
+        study = _write_study(job=run.job, study_id=target.study_id, result=result, outputs=outputs)
+        _write_structures(study=study, outputs=outputs)
         timings = {**timings, STAGE_RECORD: time.monotonic() - started}
-        job.status = IngestJob.Status.SUCCEEDED
-        job.stage = STAGE_DONE
-        job.progress = 1.0
-        job.checksum = checksum
-        job.stage_seconds = {k: round(v, 3) for k, v in timings.items()}
-        job.warnings = [str(w) for w in getattr(result, "warnings", [])]
-        job.finished_at = now
-        job.heartbeat_at = now
-        job.save()
+        if not lifecycle.succeed(
+            job_id=job_id,
+            attempt=attempt,
+            checksum=checksum,
+            stage_seconds={k: round(v, 3) for k, v in timings.items()},
+            warnings=[str(w) for w in getattr(result, "warnings", [])],
+        ):
+            raise JobNoLongerOwnedError  # rolls the rows back with it
 
 
-def _study_label(metadata: dict) -> str:
+def _write_study(*, job: IngestJob, study_id: int, result: ConversionResult, outputs: _StoredOutputs) -> ImagingStudy:
+    study = ImagingStudy.objects.select_for_update().filter(pk=study_id).first()
+    if study is None:
+        study = ImagingStudy(pk=study_id, case_id=job.case_id)
+    metadata = dict(result.metadata)
+    study.label = _study_label(metadata)
+    study.modality = str(metadata.get("modality") or "CT")[:16]
+    study.volume_uri = reference_for(ASSETS, outputs.volume_key)
+    study.preview_uri = reference_for(ASSETS, outputs.preview_key) if outputs.preview_key else ""
+    study.format = "vti"
+    study.metadata = metadata
+    study.acquired_at = _aware(getattr(result, "acquired_at", None))
+    study.series_instance_uid = result.series_uid[:64]
+    study.ingest_job_id = job.pk
+    study.save()
+    return study
+
+
+def _write_structures(*, study: ImagingStudy, outputs: _StoredOutputs) -> None:
+    current = {s.name: s for s in CaseStructure.objects.filter(imaging_study=study)}
+    for stored in outputs.structures:
+        row = current.pop(stored.name, None) or CaseStructure(case_id=study.case_id, imaging_study=study)
+        row.name = stored.name
+        row.color_hex = stored.color_hex
+        row.mesh_uri = reference_for(ASSETS, stored.key)
+        row.metadata = stored.metadata
+        row.save()
+    # Structures the new segmentation no longer has; their meshes are pruned after the commit.
+    CaseStructure.objects.filter(pk__in=[s.pk for s in current.values()]).delete()
+
+
+def _study_label(metadata: dict[str, Any]) -> str:
     """A technical label ("CT 512x512x300"): series descriptions are free text and may name people."""
     modality = str(metadata.get("modality") or "CT")
     dimensions = metadata.get("dimensions")
@@ -440,145 +417,3 @@ def _aware(value: datetime | None) -> datetime | None:
     if value is None:
         return None
     return value if timezone.is_aware(value) else timezone.make_aware(value, UTC)
-
-
-def _owned_job(*, job_id: int, attempt: int) -> IngestJob:
-    job = IngestJob.objects.select_for_update().get(pk=job_id)
-    if job.status != IngestJob.Status.RUNNING or job.attempts != attempt:
-        raise JobNoLongerOwnedError
-    return job
-
-
-# --- Failure and clean-up -------------------------------------------------------------------------------
-
-
-def _end_failed(*, job: IngestJob, attempt: int, target: _Target | None, code: str, message: str) -> None:
-    if fail_job(job_id=job.pk, code=code, message=message, attempt=attempt):
-        _prune_assets_quietly(case_id=job.case_id, study_ids=_study_ids(job, target))
-
-
-def _study_ids(job: IngestJob, target: _Target | None) -> set[int | None]:
-    return {target.study_id if target else None, job.reserved_study_id}
-
-
-def _prune_assets(*, case_id: int, study_ids: set[int | None]) -> list[str]:
-    """Delete every asset under the studies' prefixes that no row references; return the keys.
-
-    Under the case's assets lock: another job of the case may be between storing and recording.
-    """
-    with case_assets_lock(case_id):
-        return _prune_unlocked(case_id=case_id, study_ids=study_ids)
-
-
-def _prune_unlocked(*, case_id: int, study_ids: set[int | None]) -> list[str]:
-    from hpb.storage import reference_for
-
-    deleted: list[str] = []
-    for study_id in sorted(i for i in study_ids if i is not None):
-        referenced: set[str] = set()
-        study = ImagingStudy.objects.filter(pk=study_id).first()
-        if study is not None:
-            referenced.update(u for u in (study.volume_uri, study.preview_uri) if u)
-            referenced.update(u for u in study.structures.values_list("mesh_uri", flat=True) if u)
-        for stored in storage_io.list_files(ASSETS, keys.study_prefix(case_id=case_id, study_id=study_id)):
-            if reference_for(ASSETS, stored.key) not in referenced:
-                storage_io.delete(ASSETS, stored.key)
-                deleted.append(stored.key)
-    return deleted
-
-
-def _prune_assets_quietly(*, case_id: int, study_ids: set[int | None]) -> None:
-    """Clean-up on a failure path must not hide the failure itself."""
-    try:
-        _prune_assets(case_id=case_id, study_ids=study_ids)
-    except Exception:
-        logger.exception("Could not remove the unreferenced assets of case %s", case_id)
-
-
-def prune_job_assets(*, job: IngestJob) -> list[str]:
-    """Delete the assets a job's runs left that no row references (used by the sweep)."""
-    study_ids = set(ImagingStudy.objects.filter(ingest_job=job).values_list("pk", flat=True))
-    return _prune_assets(case_id=job.case_id, study_ids={*study_ids, job.reserved_study_id})
-
-
-def _status(job_id: int) -> str:
-    return IngestJob.objects.filter(pk=job_id).values_list("status", flat=True).first() or "missing"
-
-
-# --- Progress and heartbeat -------------------------------------------------------------------------
-
-
-class _ProgressReporter:
-    """Writes stage and progress to the job row: at once on a new stage, else at most once a second.
-
-    Every write is fenced by the attempt, so a run that lost the job learns it at its next report.
-    """
-
-    def __init__(self, *, job_id: int, attempt: int) -> None:
-        self.job_id = job_id
-        self.attempt = attempt
-        self.current_stage = STAGE_DOWNLOAD
-        self._progress = 0.0
-        self._written_at = 0.0
-
-    def stage(self, name: str, progress: float) -> None:
-        self._write(name, progress, force=True)
-
-    def progress(self, stage: str, progress: float) -> None:
-        self._write(stage, progress, force=stage != self.current_stage)
-
-    def conversion_progress(self, stage: str, fraction: float) -> None:
-        """The library's callback: its own stage names, a fraction of the conversion in [0, 1]."""
-        try:
-            fraction = min(max(float(fraction), 0.0), 1.0)
-        except (TypeError, ValueError):
-            fraction = 0.0
-        self.progress(str(stage)[:32], DOWNLOAD_END + (CONVERT_END - DOWNLOAD_END) * fraction)
-
-    def _write(self, stage: str, progress: float, *, force: bool) -> None:
-        progress = min(max(progress, self._progress), 1.0)  # never moves backwards
-        now = time.monotonic()
-        if not force and now - self._written_at < PROGRESS_MIN_INTERVAL_SECONDS:
-            return
-        updated = IngestJob.objects.filter(
-            pk=self.job_id, status=IngestJob.Status.RUNNING, attempts=self.attempt
-        ).update(stage=stage[:32], progress=round(progress, 4), heartbeat_at=timezone.now(), updated_at=timezone.now())
-        if not updated:
-            raise JobNoLongerOwnedError
-        self.current_stage, self._progress, self._written_at = stage, progress, now
-
-
-class _Heartbeat:
-    """Touches `heartbeat_at` every INGEST_HEARTBEAT_SECONDS from a thread while a job runs, so a
-    long silent stage (one big mesh) is not mistaken for a dead worker by the sweep."""
-
-    def __init__(self, *, job_id: int, attempt: int) -> None:
-        self.job_id = job_id
-        self.attempt = attempt
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        # SQLite (the embedded demo) allows one writer at a time and has no sweep running anyway.
-        if connection.vendor == "sqlite" or settings.INGEST_HEARTBEAT_SECONDS <= 0:
-            return
-        self._thread = threading.Thread(target=self._run, name=f"ingest-heartbeat-{self.job_id}", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-
-    def _run(self) -> None:
-        try:
-            while not self._stop.wait(settings.INGEST_HEARTBEAT_SECONDS):
-                try:
-                    IngestJob.objects.filter(
-                        pk=self.job_id, status=IngestJob.Status.RUNNING, attempts=self.attempt
-                    ).update(heartbeat_at=timezone.now())
-                except Exception:
-                    logger.warning("Heartbeat of ingest job %s could not be written", self.job_id, exc_info=True)
-                    close_old_connections()
-        finally:
-            connection.close()

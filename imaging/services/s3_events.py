@@ -24,14 +24,8 @@ from cases.models import Case
 from hpb import storage
 from imaging.models import IngestJob
 from imaging.services import keys
-from imaging.services.jobs import (
-    UPLOADS,
-    InvalidLabelsError,
-    create_job_for_s3_object,
-    fail_job,
-    parse_labels,
-    uploads_bucket,
-)
+from imaging.services.jobs import UPLOADS, InvalidLabelsError, create_job_for_s3_object, parse_labels, uploads_bucket
+from imaging.services.lifecycle import Refusal
 
 logger = logging.getLogger(__name__)
 
@@ -120,7 +114,7 @@ def handle_object_created(event: ObjectCreated) -> EventOutcome:
     if owned.exists():
         return EventOutcome("ignored", reason="the upload belongs to an admin, API or command-line job")
 
-    segmentation_key, labels, problem = "", {}, ""
+    segmentation_key, labels, problem = "", dict[str, str](), ""
     if upload.is_manifest:
         segmentation_key, labels, problem = _read_manifest(prefix=upload.prefix, key=event.key)
     job, created = create_job_for_s3_object(
@@ -132,9 +126,8 @@ def handle_object_created(event: ObjectCreated) -> EventOutcome:
         source_key=upload.prefix if upload.is_manifest else event.key,
         segmentation_key=segmentation_key,
         labels=labels,
+        refusal=Refusal(code="manifest_invalid", message=problem) if problem else None,
     )
-    if created and problem:
-        fail_job(job_id=job.pk, code="manifest_invalid", message=problem)
     if created:
         logger.info("Ingest job %s created from an S3 event (case %s, upload %s)", job.pk, case.pk, upload.upload_id)
     return EventOutcome("created" if created else "duplicate", job_id=job.pk)

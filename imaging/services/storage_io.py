@@ -14,7 +14,8 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 from django.core.files import File
-from django.core.files.storage import FileSystemStorage
+from django.core.files.storage import FileSystemStorage, Storage
+from storages.backends.s3 import S3Storage
 
 from hpb import storage
 
@@ -29,14 +30,13 @@ class StoredFile:
 
 def list_files(alias: str, prefix: str) -> list[StoredFile]:
     """Every object under `prefix` (recursively), sorted by key."""
-    backend = storage.get_storage(alias)
     found: list[StoredFile] = []
     if storage.is_s3(alias):
-        for summary in backend.bucket.objects.filter(Prefix=prefix):
+        for summary in s3_backend(alias).bucket.objects.filter(Prefix=prefix):
             if not summary.key.endswith("/"):
                 found.append(StoredFile(key=summary.key, size=summary.size))
     else:
-        root = _filesystem_root(backend)
+        root = _filesystem_root(storage.get_storage(alias))
         base = root / prefix
         if base.is_dir():
             for dirpath, _dirs, files in os.walk(base):
@@ -48,7 +48,15 @@ def list_files(alias: str, prefix: str) -> list[StoredFile]:
     return sorted(found, key=lambda f: f.key)
 
 
-def _filesystem_root(backend) -> Path:
+def s3_backend(alias: str) -> S3Storage:
+    """The S3 storage behind `alias` (its boto3 bucket and client are what listing and presigning need)."""
+    backend = storage.get_storage(alias)
+    if not isinstance(backend, S3Storage):
+        raise ImproperlyConfigured(f"The {alias} storage is {type(backend).__name__}, not an S3 storage.")
+    return backend
+
+
+def _filesystem_root(backend: Storage) -> Path:
     """The folder of a filesystem storage; anything else is refused rather than walked as a folder."""
     if not isinstance(backend, FileSystemStorage) or not str(backend.location):
         raise ImproperlyConfigured(f"{type(backend).__name__} is neither an S3 nor a filesystem storage.")
@@ -62,12 +70,11 @@ def exists(alias: str, key: str) -> bool:
 def download(alias: str, key: str, destination: Path) -> str:
     """Stream one object to `destination` and return its SHA-256 (hex)."""
     destination.parent.mkdir(parents=True, exist_ok=True)
-    backend = storage.get_storage(alias)
     if storage.is_s3(alias):
         # boto3's managed transfer: multipart and ranged, never the whole object in memory.
-        backend.bucket.download_file(key, str(destination))
+        s3_backend(alias).bucket.download_file(key, str(destination))
     else:
-        with backend.open(key, "rb") as source, destination.open("wb") as target:
+        with storage.get_storage(alias).open(key, "rb") as source, destination.open("wb") as target:
             shutil.copyfileobj(source, target, _CHUNK)
     return sha256_file(destination)
 

@@ -14,7 +14,7 @@ STRUCTURES = reverse("admin:imaging_casestructure_changelist")
 
 
 def _study_with_structures(count: int = 2) -> ImagingStudy:
-    study = ImagingStudyFactory()
+    study = ImagingStudyFactory.create()
     CaseStructureFactory.create_batch(count, imaging_study=study)
     return study
 
@@ -57,12 +57,12 @@ def test_studies_and_structures_are_not_added_by_hand(admin_client):
 
 @pytest.mark.parametrize("query", ["", "?q=structure", "?o=1"])
 def test_structure_changelist_has_no_per_row_queries(admin_client, query):
-    CaseStructureFactory()
+    CaseStructureFactory.create()
     assert_queries_do_not_grow(admin_client, STRUCTURES + query, lambda n: CaseStructureFactory.create_batch(n))
 
 
 def test_structure_change_form_edits_name_and_colour_only(admin_client):
-    structure = CaseStructureFactory(name="label 3")
+    structure = CaseStructureFactory.create(name="label 3")
     url = reverse("admin:imaging_casestructure_change", args=[structure.pk])
     assert_queries_do_not_grow(admin_client, url, lambda n: CaseStructureFactory.create_batch(n))
     response = admin_client.get(url)
@@ -79,9 +79,9 @@ def test_structure_change_form_edits_name_and_colour_only(admin_client):
 
 
 def test_renaming_a_structure_onto_a_taken_name_is_a_form_error(admin_client):
-    study = ImagingStudyFactory()
-    CaseStructureFactory(imaging_study=study, name="liver")
-    tumour = CaseStructureFactory(imaging_study=study, name="tumour")
+    study = ImagingStudyFactory.create()
+    CaseStructureFactory.create(imaging_study=study, name="liver")
+    tumour = CaseStructureFactory.create(imaging_study=study, name="tumour")
     url = reverse("admin:imaging_casestructure_change", args=[tumour.pk])
     data = change_form_data(admin_client.get(url))
     data["name"] = "liver"
@@ -92,7 +92,7 @@ def test_renaming_a_structure_onto_a_taken_name_is_a_form_error(admin_client):
 
 
 def test_case_form_refuses_duplicate_structure_names_in_one_study(admin_client):
-    study = ImagingStudyFactory()
+    study = ImagingStudyFactory.create()
     first, second = CaseStructureFactory.create_batch(2, imaging_study=study)
     url = reverse("admin:cases_case_change", args=[study.case_id])
     data = change_form_data(admin_client.get(url))

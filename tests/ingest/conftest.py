@@ -6,27 +6,32 @@ import io
 import uuid
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from cases.models import Case
 from imaging.conversion.phantom import PhantomFiles, write_phantom
 from tests.factories import CaseFactory
 
+if TYPE_CHECKING:
+    from pytest_django.fixtures import Settings
+
 
 @pytest.fixture(scope="session")
-def phantom(tmp_path_factory) -> PhantomFiles:
+def phantom(tmp_path_factory: pytest.TempPathFactory) -> PhantomFiles:
     """The small synthetic abdominal CT (real DICOM files) with its DICOM SEG, written once."""
     return write_phantom(tmp_path_factory.mktemp("phantom"), size="small", seed=7)
 
 
 @pytest.fixture(scope="session")
-def phantom_nifti(tmp_path_factory) -> PhantomFiles:
+def phantom_nifti(tmp_path_factory: pytest.TempPathFactory) -> PhantomFiles:
     """The same phantom with its segmentation as a NIfTI label map."""
     return write_phantom(tmp_path_factory.mktemp("phantom-nifti"), size="small", seed=7, segmentation_format="nifti")
 
 
 @pytest.fixture(scope="session")
-def phantom_zip(phantom: PhantomFiles, tmp_path_factory) -> Path:
+def phantom_zip(phantom: PhantomFiles, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The phantom's CT series as one zip, the way a curator or gateway sends it."""
     path = tmp_path_factory.mktemp("phantom-zip") / "Series 1+contrast.zip"
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -36,12 +41,12 @@ def phantom_zip(phantom: PhantomFiles, tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def case(db):
-    return CaseFactory()
+def case(db: None) -> Case:
+    return CaseFactory.create()
 
 
 @pytest.fixture(autouse=True)
-def fresh_storage_root(settings, tmp_path) -> Path:
+def fresh_storage_root(settings: Settings, tmp_path: Path) -> Path:
     """Filesystem storages in a folder of their own, so listing them shows only this test's files."""
     from hpb.settings_helpers import build_storages
 
@@ -61,6 +66,15 @@ def zip_bytes(entries: dict[str, bytes]) -> bytes:
     return buffer.getvalue()
 
 
+def pydicom_test_file(name: str) -> Path:
+    """One of pydicom's own real DICOM test files."""
+    from pydicom.data import get_testdata_file
+
+    path = get_testdata_file(name)
+    assert isinstance(path, str), f"pydicom has no test file {name}"
+    return Path(path)
+
+
 def stored_keys(alias: str) -> list[str]:
     """Every key of a storage (filesystem or S3), sorted: what a test may compare before and after."""
     from imaging.services import storage_io
@@ -69,7 +83,7 @@ def stored_keys(alias: str) -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def large_series(tmp_path_factory) -> Path:
+def large_series(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 512x512x120 CT series of noise: big enough that a conversion takes a noticeable while."""
     import numpy as np
 
@@ -82,7 +96,9 @@ def large_series(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def ingest_queue(s3_storages, s3_client, sqs_client, settings, moto_server) -> str:
+def ingest_queue(
+    s3_storages: dict[str, str], s3_client: Any, sqs_client: Any, settings: Settings, moto_server: str
+) -> str:
     """An SQS queue receiving the uploads bucket's ObjectCreated events, as Terraform configures it."""
     url = sqs_client.create_queue(QueueName=f"ingest-{uuid.uuid4().hex[:8]}")["QueueUrl"]
     arn = sqs_client.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]

@@ -14,4 +14,6 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "unacked_restore_throttle": 1,
     "unacked_mutex_expire": 10,  # a worker killed while sweeping must not block the next one for 5 minutes
 }
-LOGGING["root"]["level"] = "INFO"
+_root_logger = LOGGING["root"]
+assert isinstance(_root_logger, dict)
+_root_logger["level"] = "INFO"

@@ -59,11 +59,11 @@ class CeleryWorker:
 
     def __init__(self, env: dict[str, str], log: Path, name: str) -> None:
         self.env, self.log, self.name = env, log, name
-        self.process: subprocess.Popen | None = None
+        self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 90) -> CeleryWorker:
         handle = self.log.open("ab")
-        self.process = subprocess.Popen(
+        self.process = process = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
@@ -89,30 +89,38 @@ class CeleryWorker:
             start_new_session=True,  # the worker and its pool child share a group we can kill at once
         )
         handle.close()
-        wait_for(lambda: " ready." in self.output() or self.process.poll() is not None, timeout, "worker start")
-        if self.process.poll() is not None:
+        wait_for(lambda: " ready." in self.output() or process.poll() is not None, timeout, "worker start")
+        if process.poll() is not None:
             raise RuntimeError(f"The worker exited at start:\n{self.tail()}")
         return self
 
     @property
     def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
+        return self._running() is not None
+
+    def _running(self) -> subprocess.Popen[bytes] | None:
+        """The worker's process while it runs, else None."""
+        if self.process is None or self.process.poll() is not None:
+            return None
+        return self.process
 
     def kill(self) -> None:
         """SIGKILL the worker and its pool child: no clean-up, no ack, like a node that dies."""
-        if self.alive:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=30)
+        process = self._running()
+        if process is not None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=30)
 
     def stop(self) -> None:
-        if not self.alive:
+        process = self._running()
+        if process is None:
             return
-        os.killpg(self.process.pid, signal.SIGTERM)
+        os.killpg(process.pid, signal.SIGTERM)
         try:
-            self.process.wait(timeout=30)
+            process.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=30)
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=30)
 
     def output(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""

@@ -93,7 +93,7 @@ def test_the_add_page_offers_the_upload_fields(admin_client, case):
 
 
 def test_the_list_shows_status_stage_progress_and_error_without_a_query_per_row(admin_client):
-    IngestJobFactory(status=IngestJob.Status.FAILED, error_code="slice_gap", error="Slice 12 is missing: " * 10)
+    IngestJobFactory.create(status=IngestJob.Status.FAILED, error_code="slice_gap", error="Slice 12 is missing: " * 10)
     with CaptureQueriesContext(connection) as few:
         admin_client.get(LIST_URL)
     IngestJobFactory.create_batch(8, status=IngestJob.Status.RUNNING, stage="meshes", progress=0.5)
@@ -107,7 +107,7 @@ def test_the_list_shows_status_stage_progress_and_error_without_a_query_per_row(
 
 
 def test_the_change_page_shows_the_error_readably(admin_client):
-    job = IngestJobFactory(
+    job = IngestJobFactory.create(
         status=IngestJob.Status.FAILED,
         error_code="slice_gap",
         error="Series 1.2.3 has a gap between slices 11 and 13; <upload the missing slice>.",
@@ -128,7 +128,7 @@ def test_the_retry_action_runs_failed_jobs_again(
     run_job(job_id=job.pk)
     job.refresh_from_db()
     assert job.status == IngestJob.Status.FAILED
-    running = IngestJobFactory(status=IngestJob.Status.RUNNING, heartbeat_at=timezone.now())
+    running = IngestJobFactory.create(status=IngestJob.Status.RUNNING, heartbeat_at=timezone.now())
     settings.INGEST_MAX_VOLUME_BYTES = 2 * 1024**3  # ...until the administrator raises the cap
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -147,7 +147,7 @@ def test_the_retry_action_runs_failed_jobs_again(
 
 
 def test_the_sweep_action_requeues_the_selected_stuck_jobs(admin_client, django_capture_on_commit_callbacks):
-    stuck = IngestJobFactory(
+    stuck = IngestJobFactory.create(
         status=IngestJob.Status.RUNNING, attempts=1, heartbeat_at=timezone.now() - dt.timedelta(hours=1)
     )
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
@@ -158,3 +158,19 @@ def test_the_sweep_action_requeues_the_selected_stuck_jobs(admin_client, django_
     assert stuck.status == IngestJob.Status.QUEUED
     assert len(callbacks) == 1
     assert "1 stuck job(s) requeued" in response.content.decode()
+
+
+def test_the_list_shows_and_filters_by_the_real_states(admin_client, case):
+    waiting = IngestJob.objects.create(case=case, status=IngestJob.Status.AWAITING_UPLOAD, source_key="a")
+    retrying = IngestJob.objects.create(case=case, status=IngestJob.Status.RETRYING, source_key="b", stage="store")
+    IngestJob.objects.create(case=case, status=IngestJob.Status.QUEUED, source_key="c")
+
+    page = admin_client.get(LIST_URL).content.decode()
+    for label in ("Awaiting upload", "Queued", "Running", "Retrying", "Succeeded", "Failed"):
+        assert f">{label}</a>" in page  # one filter choice per state
+    only_retrying = admin_client.get(LIST_URL, {"status__exact": "retrying"})
+    only_waiting = admin_client.get(LIST_URL, {"status__exact": "awaiting_upload"})
+
+    assert [job.pk for job in only_retrying.context["cl"].result_list] == [retrying.pk]
+    assert [job.pk for job in only_waiting.context["cl"].result_list] == [waiting.pk]
+    assert "Retrying" in only_retrying.content.decode()

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 import requests
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
+from rest_framework.test import APIClient
 
+from cases.models import Case
 from imaging.models import CaseStructure, ImagingStudy, IngestJob
 from imaging.services import direct_upload
 from tests.ingest.conftest import stored_keys
@@ -20,12 +23,12 @@ def uploads_url(case_id: int) -> str:
     return f"/api/v1/cases/{case_id}/imaging/uploads"
 
 
-def announce(staff_client, case, files: list[tuple[str, int]], **extra):
+def announce(staff_client: APIClient, case: Case, files: list[tuple[str, int]], **extra: Any) -> Any:
     body = {"files": [{"name": name, "size": size} for name, size in files], **extra}
     return staff_client.post(uploads_url(case.pk), body, format="json")
 
 
-def post_form(form: dict, name: str, content: bytes):
+def post_form(form: dict[str, Any], name: str, content: bytes) -> Any:
     """POST a file with its upload form, as a browser or a script would (multipart, file last)."""
     if form["url"].startswith("http://testserver/"):
         data = {**form["fields"], "file": SimpleUploadedFile(name, content)}

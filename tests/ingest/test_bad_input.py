@@ -7,15 +7,16 @@ from pathlib import Path
 
 import pytest
 
+from imaging.conversion.phantom import PhantomFiles
 from imaging.models import CaseStructure, ImagingStudy, IngestJob
 from imaging.services.jobs import ingest_local_paths
 from imaging.tasks import run_ingest_job
-from tests.ingest.conftest import stored_keys, zip_bytes
+from tests.ingest.conftest import pydicom_test_file, stored_keys, zip_bytes
 
 pytestmark = pytest.mark.django_db
 
 
-def _truncated_series(phantom, folder: Path) -> Path:
+def _truncated_series(phantom: PhantomFiles, folder: Path) -> Path:
     folder.mkdir()
     files = sorted(phantom.series_dir.iterdir())
     for file in files:
@@ -66,7 +67,7 @@ def test_bad_upload_fails_the_job_and_keeps_the_upload(kind, case, tmp_path, set
     source = make(tmp_path)
     job = ingest_local_paths(case=case, paths=[source], enqueue=False)
 
-    run_ingest_job.apply(args=[job.pk])  # the task as a worker runs it
+    run_ingest_job.apply(args=(job.pk,))  # the task as a worker runs it
     job.refresh_from_db()
 
     assert job.status == IngestJob.Status.FAILED
@@ -83,7 +84,7 @@ def test_bad_upload_fails_the_job_and_keeps_the_upload(kind, case, tmp_path, set
 def test_a_truncated_file_fails_the_job(case, phantom, tmp_path):
     job = ingest_local_paths(case=case, paths=[_truncated_series(phantom, tmp_path / "ct")], enqueue=False)
 
-    run_ingest_job.apply(args=[job.pk])
+    run_ingest_job.apply(args=(job.pk,))
     job.refresh_from_db()
 
     assert job.status == IngestJob.Status.FAILED
@@ -93,15 +94,13 @@ def test_a_truncated_file_fails_the_job(case, phantom, tmp_path):
 
 
 def test_a_segmentation_on_another_ct_fails_with_the_librarys_message(case, phantom, tmp_path):
-    from pydicom.data import get_testdata_file
-
     job = ingest_local_paths(
         case=case,
         paths=[phantom.series_dir],
-        segmentation=Path(get_testdata_file("CT_small.dcm")),  # DICOM, but not a segmentation of this CT
+        segmentation=pydicom_test_file("CT_small.dcm"),  # DICOM, but not a segmentation of this CT
         enqueue=False,
     )
-    run_ingest_job.apply(args=[job.pk])
+    run_ingest_job.apply(args=(job.pk,))
     job.refresh_from_db()
 
     assert job.status == IngestJob.Status.FAILED

@@ -7,7 +7,9 @@ series two studies: without the case's assets lock this test fails.
 
 from __future__ import annotations
 
+import functools
 import threading
+from collections.abc import Callable
 
 import pytest
 from django.db import connection, connections
@@ -23,10 +25,10 @@ from tests.ingest.conftest import stored_keys
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def run_in_threads(targets: list) -> list[BaseException]:
+def run_in_threads(targets: list[Callable[[], object]]) -> list[BaseException]:
     errors: list[BaseException] = []
 
-    def wrapped(target) -> None:
+    def wrapped(target: Callable[[], object]) -> None:
         try:
             target()
         except Exception as exc:  # noqa: BLE001 - reported to the test, not lost in the thread
@@ -44,7 +46,7 @@ def run_in_threads(targets: list) -> list[BaseException]:
 
 
 def test_two_jobs_of_one_series_at_once_make_one_study(phantom, monkeypatch):
-    case = CaseFactory()
+    case = CaseFactory.create()
     jobs = [
         ingest_local_paths(case=case, paths=[phantom.series_dir], segmentation=phantom.segmentation_path, enqueue=False)
         for _ in range(2)
@@ -59,7 +61,7 @@ def test_two_jobs_of_one_series_at_once_make_one_study(phantom, monkeypatch):
 
     monkeypatch.setattr(runner, "convert", convert_then_meet)
 
-    errors = run_in_threads([lambda job=job: run_job(job_id=job.pk) for job in jobs])
+    errors = run_in_threads([functools.partial(run_job, job_id=job.pk) for job in jobs])
 
     assert errors == []
     for job in jobs:

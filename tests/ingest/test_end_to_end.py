@@ -6,12 +6,13 @@ from __future__ import annotations
 import uuid
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
 from django.db import connection
 
-from imaging.conversion.phantom import write_phantom
+from imaging.conversion.phantom import PhantomFiles, write_phantom
 from imaging.models import CaseStructure, ImagingStudy, IngestJob
 from tests.ingest.conftest import zip_bytes
 from tests.ingest.processes import REDIS_URL, CeleryWorker, run_listener_once, stack_env, wait_for
@@ -41,7 +42,7 @@ def stack(s3_storages, ingest_queue, moto_server, tmp_path):
     redis.Redis.from_url(REDIS_URL).flushdb()
 
 
-def _zip_series_with_seg(phantom, path: Path, *, compress: bool = True) -> Path:
+def _zip_series_with_seg(phantom: PhantomFiles, path: Path, *, compress: bool = True) -> Path:
     mode = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
     with zipfile.ZipFile(path, "w", mode) as archive:
         for file in sorted(phantom.series_dir.iterdir()):
@@ -50,7 +51,7 @@ def _zip_series_with_seg(phantom, path: Path, *, compress: bool = True) -> Path:
     return path
 
 
-def _listen_until(env, count: int) -> None:
+def _listen_until(env: dict[str, str], count: int) -> None:
     for _ in range(10):
         run_listener_once(env)
         if IngestJob.objects.count() >= count:
@@ -58,7 +59,7 @@ def _listen_until(env, count: int) -> None:
     raise AssertionError(f"The listener created {IngestJob.objects.count()} job(s), expected {count}.")
 
 
-def _asset_keys(s3_client, bucket: str) -> list[str]:
+def _asset_keys(s3_client: Any, bucket: str) -> list[str]:
     return sorted(o["Key"] for o in s3_client.list_objects_v2(Bucket=bucket).get("Contents", []))
 
 
@@ -104,7 +105,7 @@ def test_s3_event_to_listener_to_worker_to_rows_and_assets(case, phantom, stack,
 
 
 @pytest.fixture(scope="module")
-def full_phantom_zip(tmp_path_factory) -> Path:
+def full_phantom_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The 512x512x300 phantom and its SEG as an uncompressed zip: its meshes take seconds to build."""
     folder = tmp_path_factory.mktemp("full-phantom")
     phantom = write_phantom(folder / "files", size="full", seed=11)

@@ -21,7 +21,9 @@ def run(*args: str) -> tuple[int, str, str]:
     try:
         call_command("ingest_dicom", *args, stdout=out, stderr=err)
     except SystemExit as exit_:
-        return int(exit_.code), out.getvalue(), err.getvalue()
+        # As the interpreter would: None is success, a message is failure.
+        code = exit_.code if isinstance(exit_.code, int) else int(exit_.code is not None)
+        return code, out.getvalue(), err.getvalue()
     return 0, out.getvalue(), err.getvalue()
 
 
@@ -81,8 +83,8 @@ def test_a_failed_job_exits_1_with_its_error_on_stderr(case, tmp_path):
 
 
 def test_an_ambiguous_slug_needs_the_patient(phantom):
-    first = CaseFactory(slug="whipple", patient__mrn="MRN-1")
-    CaseFactory(slug="whipple", patient__mrn="MRN-2")
+    first = CaseFactory.create(slug="whipple", patient__mrn="MRN-1")
+    CaseFactory.create(slug="whipple", patient__mrn="MRN-2")
 
     with pytest.raises(CommandError, match="--patient"):
         call_command("ingest_dicom", str(phantom.series_dir), "--case", "whipple")

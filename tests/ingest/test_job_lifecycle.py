@@ -11,11 +11,13 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.core.management import call_command
 from django.utils import timezone
 
+from cases.models import Case
 from config.celery import app as celery_app
 from hpb import storage
 from hpb.settings_helpers import build_storages
+from imaging.conversion.phantom import PhantomFiles
 from imaging.models import ImagingStudy, IngestJob
-from imaging.services import keys
+from imaging.services import keys, lifecycle, runner
 from imaging.services.jobs import begin_upload, ingest_local_paths
 from imaging.services.runner import run_job
 from imaging.services.sweep import sweep_stuck_jobs
@@ -28,7 +30,7 @@ HOUR_AGO = dt.timedelta(hours=1)
 
 
 @pytest.fixture
-def queued_job(case, phantom) -> IngestJob:
+def queued_job(case: Case, phantom: PhantomFiles) -> IngestJob:
     return ingest_local_paths(case=case, paths=[phantom.series_dir], enqueue=False)
 
 
@@ -81,6 +83,26 @@ def test_a_job_with_a_stale_heartbeat_is_taken_over(queued_job):
     assert (queued_job.status, queued_job.attempts, queued_job.task_id) == (IngestJob.Status.SUCCEEDED, 2, "task-2")
 
 
+def test_a_run_whose_job_is_taken_over_mid_way_records_nothing(queued_job, monkeypatch):
+    """The broker redelivers the task to a second worker while the first is still converting: the
+    first run learns it at its next report and stops; no row, no file of it remains."""
+    real_convert = runner.convert
+
+    def convert_then_lose_the_job(**kwargs):
+        result = real_convert(**kwargs)
+        assert lifecycle.claim(job_id=queued_job.pk, task_id="task-1", worker="second:2").claimed
+        return result
+
+    monkeypatch.setattr(runner, "convert", convert_then_lose_the_job)
+    outcome = run_job(job_id=queued_job.pk, task_id="task-1", worker="first:1")
+    queued_job.refresh_from_db()
+
+    assert (outcome.ran, outcome.reason, outcome.status) == (True, "taken over", IngestJob.Status.RUNNING)
+    assert (queued_job.status, queued_job.attempts, queued_job.worker) == (IngestJob.Status.RUNNING, 2, "second:2")
+    assert not ImagingStudy.objects.exists()
+    assert stored_keys("assets") == []
+
+
 def test_a_job_started_too_often_fails_and_its_leftovers_go(queued_job, settings):
     settings.INGEST_MAX_ATTEMPTS = 3
     leftover = keys.volume_key(case_id=queued_job.case_id, study_id=987654)
@@ -107,7 +129,7 @@ def test_a_job_awaiting_its_upload_is_not_run(case):
 def test_a_task_for_a_deleted_job_does_nothing(queued_job):
     job_id = queued_job.pk
     queued_job.delete()
-    assert run_ingest_job.apply(args=[job_id]).get() == "missing"
+    assert run_ingest_job.apply(args=(job_id,)).get() == "missing"
 
 
 def test_jobs_are_enqueued_only_when_their_transaction_commits(case, phantom, django_capture_on_commit_callbacks):
@@ -140,7 +162,7 @@ def test_transient_storage_errors_are_retried_with_backoff_then_fail_the_job(que
     )
     settings.STORAGES = {**settings.STORAGES, "uploads": dead["uploads"]}
 
-    result = run_ingest_job.apply(args=[queued_job.pk])
+    result = run_ingest_job.apply(args=(queued_job.pk,))
     queued_job.refresh_from_db()
 
     assert result.get() == IngestJob.Status.FAILED
@@ -166,15 +188,20 @@ def test_the_backoff_grows_and_is_capped():
 
 def test_the_soft_time_limit_ends_the_job_as_failed_with_a_clear_message(case, large_series, settings):
     """Celery's pool raises SoftTimeLimitExceeded in the running task from a signal handler; so does this
-    test, once the run is downloading its upload (re-armed every 10 ms until it is)."""
+    test, once the run is downloading its upload (re-armed every 10 ms until it is). Not in the middle
+    of a database call: inside this test's own transaction that would mark it broken, which a worker
+    (in autocommit) never sees."""
     settings.CELERY_TASK_SOFT_TIME_LIMIT = 42
     job = ingest_local_paths(case=case, paths=[large_series], enqueue=False)
 
     def soft_limit(_signum, frame):
+        names, files = set(), set()
         while frame is not None:
-            if frame.f_code.co_name == "_download_source":
-                raise SoftTimeLimitExceeded
+            names.add(frame.f_code.co_name)
+            files.add(frame.f_code.co_filename)
             frame = frame.f_back
+        if "_download_source" in names and not any("/django/db/" in f for f in files):
+            raise SoftTimeLimitExceeded
         signal.setitimer(signal.ITIMER_REAL, 0.01)
 
     previous = signal.signal(signal.SIGALRM, soft_limit)

@@ -11,25 +11,26 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.core.management import call_command
 
 from imaging.models import CaseStructure, IngestJob
 from imaging.services.jobs import begin_upload
-from imaging.services.listener import IngestListener
+from imaging.services.listener import IngestListener, PollReport
 
 pytestmark = pytest.mark.django_db
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def listen(capsys=None) -> str:
+def listen(capsys: pytest.CaptureFixture[str] | None = None) -> str:
     call_command("ingest_listen", "--once", "--wait-seconds", "1")
     return capsys.readouterr().out if capsys else ""
 
 
-def drain(queue_url: str):
+def drain(queue_url: str) -> PollReport:
     """Poll until the queue has nothing left to give; the listener's reports, summed."""
     listener = IngestListener(queue_url=queue_url, wait_seconds=1)
     total = listener.poll_once()
@@ -42,7 +43,7 @@ def drain(queue_url: str):
         total.duplicates += report.duplicates
 
 
-def queue_depth(sqs_client, url: str) -> int:
+def queue_depth(sqs_client: Any, url: str) -> int:
     attributes = sqs_client.get_queue_attributes(
         QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
     )["Attributes"]
@@ -71,7 +72,7 @@ def test_a_zip_dropped_in_the_bucket_becomes_one_job(
 
 def test_duplicate_deliveries_create_one_job(case, ingest_queue, s3_client, s3_storages, sqs_client):
     s3_client.put_object(Bucket=s3_storages["uploads"], Key=f"uploads/{case.pk}/u1/series.zip", Body=b"PK")
-    bodies = []
+    bodies: list[str] = []
     while len(bodies) < 2:  # the test event, then the object's
         for message in sqs_client.receive_message(QueueUrl=ingest_queue, WaitTimeSeconds=1).get("Messages", []):
             bodies.append(message["Body"])

@@ -7,23 +7,26 @@ import json
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 from django.core.files.storage import FileSystemStorage, storages
 
+from cases.models import Case
 from imaging.models import CaseStructure, ImagingStudy, IngestJob
-from imaging.services.jobs import ingest_local_paths, retry_job
+from imaging.services import lifecycle
+from imaging.services.jobs import ingest_local_paths
 from imaging.services.runner import run_job
 from tests.factories import CaseFactory
-from tests.ingest.conftest import stored_keys
+from tests.ingest.conftest import pydicom_test_file, stored_keys
 
 pytestmark = pytest.mark.django_db
 
 PHANTOM_STRUCTURES = {"liver", "tumour", "portal vein", "hepatic veins", "pancreas", "bile ducts"}
 
 
-def ingest(case, paths, **kwargs) -> IngestJob:
+def ingest(case: Case, paths: list[Path], **kwargs: Any) -> IngestJob:
     job = ingest_local_paths(case=case, paths=paths, enqueue=False, **kwargs)
     run_job(job_id=job.pk)
     job.refresh_from_db()
@@ -59,7 +62,7 @@ def test_a_series_and_its_seg_become_a_study_with_one_mesh_per_structure(case, p
 
 
 def test_no_patient_identifier_reaches_keys_or_asset_metadata(phantom, tmp_path):
-    case = CaseFactory(patient__mrn="MRN-4471", patient__first_name="Ada", patient__last_name="Lovelace")
+    case = CaseFactory.create(patient__mrn="MRN-4471", patient__first_name="Ada", patient__last_name="Lovelace")
     named = tmp_path / "Lovelace_Ada_MRN-4471"
     shutil.copytree(phantom.series_dir, named)
     job = ingest(case, [named], segmentation=phantom.segmentation_path)
@@ -92,7 +95,7 @@ def test_running_a_job_twice_replaces_its_outputs(case, phantom, django_capture_
     keys_before = stored_keys("assets")
 
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        assert retry_job(job=job)  # without a broker the task runs in process on commit
+        assert lifecycle.retry(job_id=job.pk)  # without a broker the task runs in process on commit
     job.refresh_from_db()
 
     assert len(callbacks) == 1
@@ -130,7 +133,7 @@ def test_structures_that_disappear_lose_their_rows_and_meshes(case, phantom):
 
 
 def test_the_same_series_in_two_cases_gives_two_studies(phantom):
-    first, second = CaseFactory(), CaseFactory()
+    first, second = CaseFactory.create(), CaseFactory.create()
     ingest(first, [phantom.series_dir])
     ingest(second, [phantom.series_dir])
     assert sorted(ImagingStudy.objects.values_list("case_id", flat=True)) == sorted([first.pk, second.pk])
@@ -140,9 +143,7 @@ def test_the_same_series_in_two_cases_gives_two_studies(phantom):
 
 
 def test_real_dicom_that_cannot_make_a_volume_fails_with_the_librarys_message(case):
-    from pydicom.data import get_testdata_file
-
-    ct_small = Path(get_testdata_file("CT_small.dcm"))  # pydicom's real CT: a single slice
+    ct_small = pydicom_test_file("CT_small.dcm")  # pydicom's real CT: a single slice
     job = ingest(case, [ct_small])
 
     assert job.status == IngestJob.Status.FAILED
@@ -157,10 +158,10 @@ def test_real_dicom_that_cannot_make_a_volume_fails_with_the_librarys_message(ca
 class MeshesFillTheDisk(FileSystemStorage):
     """A filesystem whose disk is full by the time the meshes are written (after the volume)."""
 
-    def _save(self, name, content):
-        if ".vtp" in name:  # hpb.storage writes "<key>.partial-<id>" and renames it
+    def save(self, name: str | None, content: Any, max_length: int | None = None) -> str:
+        if name and ".vtp" in name:  # hpb.storage writes "<key>.partial-<id>" and renames it
             raise OSError(errno.ENOSPC, "No space left on device")
-        return super()._save(name, content)
+        return super().save(name, content, max_length=max_length)
 
 
 def test_a_failure_after_some_assets_were_stored_leaves_no_rows_and_no_assets(case, phantom, settings):
@@ -191,7 +192,7 @@ def test_a_failed_rerun_keeps_the_previous_outputs_intact(
     refuse_mesh_uploads(storages["assets"])
 
     with django_capture_on_commit_callbacks(execute=True):
-        retry_job(job=job)
+        lifecycle.retry(job_id=job.pk)
     job.refresh_from_db()
 
     assert job.status == IngestJob.Status.FAILED
@@ -212,10 +213,10 @@ def test_a_missing_upload_fails_the_job_with_a_message(case, phantom, settings):
     assert "Upload the series again" in job.error
 
 
-def refuse_mesh_uploads(s3_storage) -> None:
+def refuse_mesh_uploads(s3_storage: Any) -> None:
     """Make S3 refuse the meshes (say, a bucket policy) through botocore's own event hooks."""
 
-    def refuse(params, **_kwargs):
+    def refuse(params: dict[str, Any], **_kwargs: Any) -> None:
         if params.get("Key", "").endswith(".vtp"):
             raise ClientError({"Error": {"Code": "AccessDenied", "Message": "Access Denied"}}, "PutObject")
 

@@ -15,6 +15,7 @@ pytestmark = pytest.mark.django_db
 def test_a_seeded_case_gets_a_study_and_the_phantoms_structures(case):
     job = seed_case_imaging(case=case, size="small")
 
+    assert job is not None
     assert job.source == IngestJob.Source.SEED
     assert job.status == IngestJob.Status.SUCCEEDED
     study = ImagingStudy.objects.get(case=case)
@@ -36,7 +37,7 @@ def test_seeding_again_changes_nothing(case):
 
 
 def test_each_case_gets_its_own_deterministic_phantom():
-    first, second = CaseFactory(slug="whipple-1"), CaseFactory(slug="hepatectomy-2")
+    first, second = CaseFactory.create(slug="whipple-1"), CaseFactory.create(slug="hepatectomy-2")
     seed_case_imaging(case=first, size="small")
     seed_case_imaging(case=second, size="small")
     uids = list(ImagingStudy.objects.order_by("case_id").values_list("series_instance_uid", flat=True))

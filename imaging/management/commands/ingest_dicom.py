@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from cases.models import Case
-from imaging.services.jobs import fail_job, ingest_local_paths, parse_labels
+from imaging.services import lifecycle
+from imaging.services.jobs import ingest_local_paths, parse_labels
 from imaging.services.reporting import job_report
 from imaging.services.runner import run_job
 from imaging.services.transient import is_transient
@@ -22,7 +24,7 @@ from imaging.services.transient import is_transient
 class Command(BaseCommand):
     help = "Ingest local DICOM files, folders or zips into a case (runs the conversion in this process)."
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("paths", nargs="+", type=Path, help="DICOM files, folders or zip archives.")
         parser.add_argument("--case", required=True, help="Slug of the case.")
         parser.add_argument("--patient", default="", help="MRN of the case's patient, when the slug is ambiguous.")
@@ -36,14 +38,14 @@ class Command(BaseCommand):
 
     def handle(
         self,
-        *args,
+        *args: Any,
         paths: list[Path],
         case: str,
         patient: str,
         segmentation: Path | None,
         labels: str,
         as_json: bool,
-        **options,
+        **options: Any,
     ) -> None:
         target = self._case(slug=case, mrn=patient)
         label_map = self._labels(labels)
@@ -58,7 +60,7 @@ class Command(BaseCommand):
         except Exception as exc:
             if not is_transient(exc):
                 raise
-            fail_job(
+            lifecycle.fail(
                 job_id=job.pk,
                 code="transient",
                 message=f"The storage or the database failed ({type(exc).__name__}); the upload is kept, "

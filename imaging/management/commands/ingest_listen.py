@@ -9,9 +9,11 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from types import FrameType
+from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from imaging.services.listener import IngestListener
 
@@ -21,7 +23,7 @@ logger = logging.getLogger(__name__)
 class Command(BaseCommand):
     help = "Long-poll the SQS ingest queue (INGEST_QUEUE_URL) and create an ingest job per uploaded series."
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--once", action="store_true", help="Poll once, handle what arrived, and exit.")
         parser.add_argument("--queue-url", default="", help="Override INGEST_QUEUE_URL.")
         parser.add_argument(
@@ -37,19 +39,19 @@ class Command(BaseCommand):
 
     def handle(
         self,
-        *args,
+        *args: Any,
         once: bool,
         queue_url: str,
         wait_seconds: int | None,
         sweep_interval: float | None,
-        **options,
+        **options: Any,
     ) -> None:
         queue_url = queue_url or settings.INGEST_QUEUE_URL
         if not queue_url:
             raise CommandError("Set INGEST_QUEUE_URL (or pass --queue-url) to the SQS queue of the uploads bucket.")
         stop = threading.Event()
 
-        def request_stop(signum, _frame) -> None:
+        def request_stop(signum: int, _frame: FrameType | None) -> None:
             logger.info("Signal %s received; finishing the current batch", signum)
             stop.set()
 
