@@ -32,6 +32,7 @@ from pydicom.multival import MultiValue
 from pydicom.pixels import get_decoder, iter_pixels, pixel_array
 from pydicom.uid import UID
 
+from . import pydicom_warnings
 from .errors import INTERRUPTIONS, IngestError
 from .geometry import Layout, plan_layout
 
@@ -249,6 +250,7 @@ def _is_localizer(ds: Dataset) -> bool:
     return any(str(v).upper() == "LOCALIZER" for v in image_type)
 
 
+@pydicom_warnings.logged_only()  # every file of the upload is parsed, damaged ones included
 def scan_files(paths: Iterable[Path]) -> ScanResult:
     """Read the headers of ``paths`` and group the CT images by series."""
     result = ScanResult()
@@ -896,6 +898,7 @@ def _decode_error(series_uid: str, name: str, exc: BaseException) -> IngestError
     )
 
 
+@pydicom_warnings.logged_only()  # the headers the scan read are parsed again
 def read_volume(
     plan: SeriesPlan,
     *,

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pydicom
 
-from . import colors
+from . import colors, pydicom_warnings
 from .archive import ExtractionBudget, gather_files
 from .dicom import ScanResult, SeriesInfo, SeriesPlan, Volume, choose_series, plan_series, read_volume, scan_files
 from .errors import INTERRUPTIONS
@@ -91,6 +91,7 @@ class _Stages:
             self.done += _WEIGHTS.get(name, 0.0)
 
 
+@pydicom_warnings.logged_only()  # any SEG of the upload, readable or not
 def _auto_segmentation(scan: ScanResult, frame_of_reference_uid: str | None) -> Path | None:
     """A DICOM SEG uploaded together with the CT and drawn on it, if there is one."""
     matches = []

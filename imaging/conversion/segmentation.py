@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from . import pydicom_warnings
 from .errors import INTERRUPTIONS, IngestError
 from .geometry import ImageGrid
 
@@ -93,6 +94,7 @@ class _NotOnGridError(Exception):
     """The SEG frames do not lie on the CT grid: take the general (resampling) path."""
 
 
+@pydicom_warnings.logged_only()  # a file that merely claims to be a SEG is read to find out
 def _load_dicom_seg(
     path: Path, *, grid: ImageGrid, frame_of_reference_uid: str | None, labels: Mapping[int, str] | None
 ) -> LabelMap:
@@ -383,9 +385,12 @@ def _sidecar_labels(path: Path) -> dict[int, str] | None:
 
 def _load_nifti(path: Path, *, grid: ImageGrid, labels: Mapping[int, str] | None) -> LabelMap:
     import nibabel as nib
+    from nibabel.spatialimages import SpatialImage
 
     try:
         img = nib.load(path)
+        if not isinstance(img, SpatialImage):  # a CIFTI .nii, say: data without an affine
+            raise TypeError(f"a {type(img).__name__} has no affine to place it on the CT")
         data = np.asanyarray(img.dataobj)
         affine = np.asarray(img.affine, dtype=np.float64)
     except INTERRUPTIONS:
