@@ -22,7 +22,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 import pydicom
@@ -136,6 +136,14 @@ class ScanResult:
     damaged: list[tuple[Path, str]] = field(default_factory=list)
 
 
+@overload
+def _floats(value: Any, n: Literal[2]) -> tuple[float, float] | None: ...
+@overload
+def _floats(value: Any, n: Literal[3]) -> tuple[float, float, float] | None: ...
+@overload
+def _floats(value: Any, n: Literal[6]) -> tuple[float, float, float, float, float, float] | None: ...
+@overload
+def _floats(value: Any, n: int) -> tuple[float, ...] | None: ...
 def _floats(value: Any, n: int) -> tuple[float, ...] | None:
     """``n`` finite floats from a DICOM value, or None when absent or malformed."""
     if value is None or value == "":
@@ -223,11 +231,11 @@ def _frames_of(path: Path, ds: Dataset, transfer_syntax: str, pixel_offset: int 
             FrameHeader(
                 path=path,
                 frame=f if n_frames > 1 or multi else None,
-                position=_floats(position, 3),  # type: ignore[arg-type]
-                orientation=_floats(orientation, 6),  # type: ignore[arg-type]
+                position=_floats(position, 3),
+                orientation=_floats(orientation, 6),
                 rows=rows,
                 columns=columns,
-                pixel_spacing=_floats(spacing, 2),  # type: ignore[arg-type]
+                pixel_spacing=_floats(spacing, 2),
                 slope=float(slope) if slope not in (None, "") else 1.0,
                 intercept=float(intercept) if intercept not in (None, "") else 0.0,
                 samples_per_pixel=samples,
