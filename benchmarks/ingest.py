@@ -42,6 +42,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Literal
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -84,7 +85,7 @@ print(json.dumps({
 """
 
 
-def _phantom(root: Path, size: str, seed: int) -> tuple[Path, Path]:
+def _phantom(root: Path, size: Literal["small", "full"], seed: int) -> tuple[Path, Path]:
     from imaging.conversion.phantom import write_phantom
 
     series_dir, seg_path = root / "phantom" / "ct", root / "phantom" / "segmentation.dcm"

@@ -1,6 +1,6 @@
 """Full-text search benchmark: the search service against the same SQL run raw through psycopg.
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/hpb /work/venv/bin/python benchmarks/search.py [--keep]
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/hpb .venv/bin/python benchmarks/search.py [--keep]
 
 1. Creates its own database (`hpb_search_bench` on the server of DATABASE_URL; dropped first if left over)
    and runs the migrations.
@@ -30,36 +30,44 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from hpb_corpus import Corpus  # noqa: E402 - after the path set-up
+from benchmarks.hpb_corpus import Corpus  # noqa: E402 - after the path set-up
+
+
+class Query(NamedTuple):
+    label: str
+    text: str
+    offset: int = 0
+    matches: bool = True  # False: as /api/v1/cases?q=, without documents and snippets
+
 
 QUERIES = [
-    ("common term", "liver"),
-    ("common term, page 3", "liver", 50),
-    ("frequent term", "hepatectomy"),
-    ("medium term", "cholangiocarcinoma"),
-    ("rare term", "mirizzi"),
-    ("rare term (title-weighted)", "klatskin"),
-    ("stemming", "resected"),
-    ("accents", "hepatico-jejunostomie"),
-    ("phrase", '"portal vein embolisation"'),
-    ("rare phrase", '"Caroli disease"'),
-    ("and", "segment VII recurrence"),
-    ("or", "whipple or pancreaticoduodenectomy"),
-    ("exclusion", "pancreatectomy -splenectomy"),
-    ("rare or rare", "mirizzi or caroli"),
-    ("no match", "xanthogranulomatous"),
-    ("stop words only (refused)", "the of and"),
-    ("exclusion only (refused)", "-liver"),
-    ("case list ?q= (no snippets)", "liver", 0, False),
-    ("case list ?q=, rare", "mirizzi", 0, False),
+    Query("common term", "liver"),
+    Query("common term, page 3", "liver", 50),
+    Query("frequent term", "hepatectomy"),
+    Query("medium term", "cholangiocarcinoma"),
+    Query("rare term", "mirizzi"),
+    Query("rare term (title-weighted)", "klatskin"),
+    Query("stemming", "resected"),
+    Query("accents", "hepatico-jejunostomie"),
+    Query("phrase", '"portal vein embolisation"'),
+    Query("rare phrase", '"Caroli disease"'),
+    Query("and", "segment VII recurrence"),
+    Query("or", "whipple or pancreaticoduodenectomy"),
+    Query("exclusion", "pancreatectomy -splenectomy"),
+    Query("rare or rare", "mirizzi or caroli"),
+    Query("no match", "xanthogranulomatous"),
+    Query("stop words only (refused)", "the of and"),
+    Query("exclusion only (refused)", "-liver"),
+    Query("case list ?q= (no snippets)", "liver", 0, False),
+    Query("case list ?q=, rare", "mirizzi", 0, False),
 ]
 PAGE_SIZE = 25
 
@@ -178,7 +186,9 @@ def load(url: str, *, documents: int, cases: int, patients: int) -> None:
         conn.execute("CREATE INDEX cases_document_search_gin ON cases_document USING gin (search_vector)")
         conn.execute("CREATE INDEX cases_case_search_gin ON cases_case USING gin (search_vector)")
         conn.execute("VACUUM ANALYZE")
-        size = conn.execute("SELECT pg_size_pretty(pg_database_size(current_database()))").fetchone()[0]
+        row = conn.execute("SELECT pg_size_pretty(pg_database_size(current_database()))").fetchone()
+        assert row is not None, "an aggregate returns one row"
+        size = row[0]
         print(f"  indexed, vacuumed and analysed at {time.perf_counter() - started:.1f} s; database {size}")
 
 
@@ -206,9 +216,7 @@ def run_queries(url: str, repeat: int) -> dict:
     header = f"{'query':<32} {'hits':>7} {'service p50':>12} {'p95':>8} {'raw p50':>9} {'p95':>8} {'ratio':>6}"
     print(header)
     print("-" * len(header))
-    for label, text, *rest in QUERIES:
-        offset = rest[0] if rest else 0
-        matches = rest[1] if len(rest) > 1 else True
+    for label, text, offset, matches in QUERIES:
 
         def service(text: str = text, offset: int = offset, matches: bool = matches) -> fulltext.SearchPage:
             try:
@@ -240,18 +248,19 @@ def run_queries(url: str, repeat: int) -> dict:
                 (service_times if function is service else raw_times).append(elapsed)
         all_service += service_times
         all_raw += raw_times
-        figures = {
+        service_p50, raw_p50 = statistics.median(service_times), statistics.median(raw_times)
+        figures: dict[str, Any] = {
             "label": label,
             "query": text,
             "offset": offset,
             "hits": page.total,
             "statements": len(statements),
-            "service_p50_ms": statistics.median(service_times),
+            "service_p50_ms": service_p50,
             "service_p95_ms": percentile(service_times, 0.95),
-            "raw_p50_ms": statistics.median(raw_times),
+            "raw_p50_ms": raw_p50,
             "raw_p95_ms": percentile(raw_times, 0.95),
+            "ratio_p50": service_p50 / raw_p50,
         }
-        figures["ratio_p50"] = figures["service_p50_ms"] / figures["raw_p50_ms"]
         report["queries"].append(figures)
         print(
             f"{label:<32} {page.total:>7,} {figures['service_p50_ms']:>10.2f}ms {figures['service_p95_ms']:>6.2f}ms"

@@ -13,6 +13,7 @@ import math
 
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.core.exceptions import ValidationError
+from django.http import HttpRequest
 
 from hpb.api.throttling import AdminLoginAddressThrottle, AdminLoginUsernameThrottle
 
@@ -32,11 +33,13 @@ class ThrottledAdminAuthenticationForm(AdminAuthenticationForm):
         return super().clean()
 
 
-def _throttled_wait(request) -> int | None:
+def _throttled_wait(request: HttpRequest) -> int | None:
     """Seconds to wait when a throttle refuses this attempt, else None (and the attempt is counted)."""
     waits = []
     for throttle in (AdminLoginAddressThrottle(), AdminLoginUsernameThrottle()):
-        # Like DRF's view: every throttle sees every attempt, so both counts stay true.
-        if not throttle.allow_request(request, None):
+        # Like DRF's view: every throttle sees every attempt, so both counts stay true. DRF types the
+        # arguments for its views (a Request, an APIView); these two throttles read only the plain
+        # request's META and POST, and no view.
+        if not throttle.allow_request(request, None):  # type: ignore[arg-type]
             waits.append(throttle.wait() or 1)
     return max(1, math.ceil(max(waits))) if waits else None

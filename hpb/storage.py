@@ -15,18 +15,23 @@ import logging
 import os
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, TYPE_CHECKING, cast
 from urllib.parse import quote
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.files.base import ContentFile, File
 from django.core.files.storage import Storage, storages
+from django.http import HttpRequest
 from django.urls import get_script_prefix, get_urlconf, reverse
 
 from hpb import presign
 from hpb.settings_helpers import STORAGE_ALIASES
+
+if TYPE_CHECKING:  # django-storages ships no type information: this is Any to mypy
+    from storages.backends.s3 import S3Storage
 
 logger = logging.getLogger(__name__)
 
@@ -174,7 +179,25 @@ def file_url_path(alias: str, key: str) -> str:
     return prefix + quote(key, safe=_PATH_SAFE)
 
 
-_NO_PRESIGNER = object()
+@dataclass(frozen=True)
+class _S3Signing:
+    """What signing a URL needs of one S3 storage instance, looked up once and kept on the instance."""
+
+    presigner: presign.S3Presigner | None  # None: url() does more than presign, so url() it is
+    clean_name: Callable[[str], str]
+
+
+def _s3_signing(storage: S3Storage) -> _S3Signing:
+    signing = storage.__dict__.get("_hpb_signing")
+    if signing is None:
+        from storages.utils import clean_name
+
+        presigner = None
+        if storage.querystring_auth and not storage.custom_domain:  # otherwise url() does more than presign
+            presigner = presign.presigner_for(storage.connection.meta.client, storage.bucket_name)
+        signing = _S3Signing(presigner=presigner, clean_name=clean_name)
+        storage._hpb_signing = signing
+    return signing
 
 
 def _presigned_s3_url(storage: Storage, key: str, ttl: int) -> str:
@@ -183,28 +206,21 @@ def _presigned_s3_url(storage: Storage, key: str, ttl: int) -> str:
     The presigner is cached on the storage instance, so a settings change (which makes Django build
     new storage instances) never reuses a stale one.
     """
-    presigner = storage.__dict__.get("_hpb_presigner")
-    if presigner is None:
-        from storages.utils import clean_name
-
-        presigner = None
-        if storage.querystring_auth and not storage.custom_domain:  # otherwise url() does more than presign
-            presigner = presign.presigner_for(storage.connection.meta.client, storage.bucket_name)
-        presigner = presigner or _NO_PRESIGNER
-        storage._hpb_presigner = presigner
-        storage._hpb_clean_name = clean_name
-    if presigner is _NO_PRESIGNER:
-        return storage.url(key, expire=ttl)
+    s3 = cast("S3Storage", storage)  # the caller checked is_s3(alias)
+    signing = _s3_signing(s3)
+    if signing.presigner is None:
+        return s3.url(key, expire=ttl)
     # The key exactly as S3Storage.url() would put it in the URL (location prefix, normalisation).
-    return presigner.url(storage._normalize_name(storage._hpb_clean_name(key)), ttl)
+    return signing.presigner.url(s3._normalize_name(signing.clean_name(key)), ttl)
 
 
-def _base_url(request) -> str:
+def _base_url(request: HttpRequest) -> str:
     """scheme://host of the request, computed once per request (host validation is not free)."""
-    base = getattr(request, "_hpb_base_url", None)
+    cached = vars(request)
+    base = cached.get("_hpb_base_url")
     if base is None:
         base = request.build_absolute_uri("/")[:-1]
-        request._hpb_base_url = base
+        cached["_hpb_base_url"] = base
     return base
 
 
@@ -222,7 +238,7 @@ def verify_file_signature(alias: str, key: str, expires: str, signature: str, *,
 def signed_url(
     reference: str | None,
     *,
-    request=None,
+    request: HttpRequest | None = None,
     default_alias: str | None = None,
     expires_in: int | None = None,
 ) -> str | None:

@@ -5,7 +5,8 @@ import os
 
 from django.core.exceptions import SuspiciousFileOperation
 from django.db import connection
-from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
+from django.http import FileResponse, HttpRequest, JsonResponse
+from django.http.response import HttpResponseBase
 from django.views.decorators.http import require_GET, require_safe
 
 from hpb import storage
@@ -16,7 +17,7 @@ def _refuse(status: int, message: str) -> JsonResponse:
 
 
 @require_GET
-def serve_signed_file(request: HttpRequest, alias: str, key: str) -> HttpResponse:
+def serve_signed_file(request: HttpRequest, alias: str, key: str) -> HttpResponseBase:
     """Serve one file of a filesystem storage to the holder of a valid, unexpired signed link.
 
     The signature is the credential (like an S3 presigned URL), so the viewer can fetch volumes and

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser, Group, Permission
+from django.contrib.auth.models import Group, Permission
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
+
+if TYPE_CHECKING:  # what get_user_model() returns: the project keeps Django's own user model
+    from django.contrib.auth.models import User
 
 CURATORS_GROUP = "Curators"
 # Every model of these apps is curation material: cases, documents, patients, imaging, ingest jobs, notes.
@@ -19,7 +23,7 @@ CURATION_ACTIONS = ("add", "change", "delete", "view")
 
 @dataclass(frozen=True)
 class DemoAccount:
-    user: AbstractBaseUser
+    user: User
     created: bool
     generated_password: str | None  # set only when a password was generated now (print it once)
     password_changed: bool
@@ -46,10 +50,9 @@ def ensure_demo_curator(*, username: str, password: str = "") -> DemoAccount:
     differs, so re-seeding never locks a curator out or rotates a password someone wrote down.
     """
     user_model = get_user_model()
-    user = user_model.objects.filter(**{user_model.USERNAME_FIELD: username}).first()
-    created = user is None
-    if created:
-        user = user_model(**{user_model.USERNAME_FIELD: username})
+    existing = user_model.objects.filter(**{user_model.USERNAME_FIELD: username}).first()
+    created = existing is None
+    user = existing if existing is not None else user_model(**{user_model.USERNAME_FIELD: username})
     user.is_staff = True
     user.is_active = True
     if hasattr(user, "email") and not user.email:
@@ -74,7 +77,7 @@ def ensure_demo_curator(*, username: str, password: str = "") -> DemoAccount:
     )
 
 
-def _weaknesses(password: str, user: AbstractBaseUser) -> tuple[str, ...]:
+def _weaknesses(password: str, user: User) -> tuple[str, ...]:
     try:
         validate_password(password, user)
     except ValidationError as exc:

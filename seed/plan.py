@@ -219,6 +219,7 @@ def _documents(
 
     documents = []
     for kind, fmt in kinds:
+        sections: tuple[tuple[str, str], ...]  # (heading, text), as many as the kind has
         if kind == "imaging-report":
             title = scenario.imaging_exam
             summary = fill(scenario.imaging_impression)

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from django.db import connection
-from django.forms import CheckboxInput, MultiWidget
+from django.forms import BaseForm, CheckboxInput, MultiWidget
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
+if TYPE_CHECKING:  # what the test client returns: a response with the template context attached
+    from django.test.client import _MonkeyPatchedWSGIResponse as TestResponse
 
-def count_queries(client, url: str) -> int:
+
+def count_queries(client: Client, url: str) -> int:
     """Queries of one GET (which must answer 200); call once before to warm per-process caches."""
     with CaptureQueriesContext(connection) as captured:
         response = client.get(url)
@@ -17,7 +23,9 @@ def count_queries(client, url: str) -> int:
     return len(captured.captured_queries)
 
 
-def assert_queries_do_not_grow(client, url: str, add_rows, *, extra: int = 4) -> tuple[int, int]:
+def assert_queries_do_not_grow(
+    client: Client, url: str, add_rows: Callable[[int], object], *, extra: int = 4
+) -> tuple[int, int]:
     """The page costs as many queries after `add_rows(extra)` as before: no query per row."""
     count_queries(client, url)  # warm content-type and permission caches
     before = count_queries(client, url)
@@ -27,9 +35,9 @@ def assert_queries_do_not_grow(client, url: str, add_rows, *, extra: int = 4) ->
     return before, after
 
 
-def change_form_data(response) -> dict:
+def change_form_data(response: TestResponse) -> dict[str, Any]:
     """The data a browser would POST back from an admin add/change page, unchanged."""
-    data: dict = {}
+    data: dict[str, Any] = {}
     _add_form(data, response.context["adminform"].form)
     for inline in response.context["inline_admin_formsets"]:
         formset = inline.formset
@@ -39,13 +47,14 @@ def change_form_data(response) -> dict:
     return data
 
 
-def _add_form(data: dict, form) -> None:
+def _add_form(data: dict[str, Any], form: BaseForm) -> None:
     for name, field in form.fields.items():
         key = form.add_prefix(name)
         value = form[name].value()
         widget = getattr(field.widget, "widget", field.widget)  # unwrap RelatedFieldWidgetWrapper
         if isinstance(widget, MultiWidget):
             parts = widget.decompress(value) if not isinstance(value, list) else value
+            assert parts is not None, (key, value)
             for index, part in enumerate(parts):
                 data[f"{key}_{index}"] = _text(part)
         elif isinstance(widget, CheckboxInput):
@@ -57,7 +66,7 @@ def _add_form(data: dict, form) -> None:
             data[key] = _text(value)
 
 
-def _text(value) -> str:
+def _text(value: object) -> str:
     if value is None:
         return ""
     if isinstance(value, dt.time):

@@ -9,13 +9,19 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
 import requests
+from pytest_django.fixtures import Settings
 from rest_framework.test import APIClient
 
 from tests.factories import StaffUserFactory, SuperUserFactory, UserFactory
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 MOTO_ACCESS_KEY = "testing"
 MOTO_SECRET_KEY = "testing"  # noqa: S105 - moto accepts any credentials
@@ -78,17 +84,17 @@ def _aws_test_credentials() -> None:
 
 
 @pytest.fixture
-def s3_client(moto_server: str):
+def s3_client(moto_server: str) -> Any:  # boto3 clients are untyped
     return boto3.client("s3", endpoint_url=moto_server, region_name="us-east-1")
 
 
 @pytest.fixture
-def sqs_client(moto_server: str):
+def sqs_client(moto_server: str) -> Any:
     return boto3.client("sqs", endpoint_url=moto_server, region_name="us-east-1")
 
 
 @pytest.fixture
-def s3_storages(settings, moto_server: str, s3_client) -> dict[str, str]:
+def s3_storages(settings: Settings, moto_server: str, s3_client: Any) -> dict[str, str]:
     """Point the documents, assets and uploads storages at fresh buckets on moto's server."""
     from hpb.settings_helpers import build_storages
 
@@ -131,21 +137,21 @@ def api_client() -> APIClient:
 
 
 @pytest.fixture
-def user_client(user) -> APIClient:
+def user_client(user: User) -> APIClient:
     client = APIClient()
     client.force_authenticate(user)
     return client
 
 
 @pytest.fixture
-def staff_client(staff_user) -> APIClient:
+def staff_client(staff_user: User) -> APIClient:
     client = APIClient()
     client.force_authenticate(staff_user)
     return client
 
 
 @pytest.fixture
-def local_storage(settings, tmp_path):
+def local_storage(settings: Settings, tmp_path: Path) -> Path:
     """Filesystem storages under a fresh temporary folder (so file listings see only this test's files)."""
     from hpb.settings_helpers import build_storages
 

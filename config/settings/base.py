@@ -6,6 +6,7 @@ embedded local ones (SQLite, filesystem storage under `var/`, Celery tasks in pr
 """
 
 from pathlib import Path
+from typing import Any
 
 import environ
 
@@ -266,7 +267,8 @@ CORS_EXPOSE_HEADERS = ["X-Total-Count", "Link", "Retry-After"]
 # --- Logging ------------------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOG_FORMAT = env.str("LOG_FORMAT", default="text")
-LOGGING = {
+# A logging dictConfig: nested and mixed, so typed loosely (the environments change single entries).
+LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {

@@ -82,93 +82,135 @@ def _is_symlink(info: zipfile.ZipInfo) -> bool:
 def extract_zip(archive: Path, dest: Path, budget: ExtractionBudget) -> tuple[list[Path], int]:
     """Extract ``archive`` into ``dest`` (created), refusing anything unsafe.
 
+    Every entry is checked before anything is written, so a refused archive leaves nothing behind.
     Returns the extracted files and the number of junk entries skipped.
     """
+    with _open_zip(archive) as zf:
+        planned, skipped = _plan_entries(archive, zf)
+        _check_budget(archive, planned, budget)
+        dest.mkdir(parents=True, exist_ok=True)
+        root = dest.resolve()
+        out = [_extract_entry(zf, archive, info, rel, root, budget) for info, rel in planned]
+    return out, skipped
+
+
+def _open_zip(archive: Path) -> zipfile.ZipFile:
     try:
-        zf = zipfile.ZipFile(archive)
+        return zipfile.ZipFile(archive)
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
         raise IngestError(
             "archive_corrupt", f"{archive.name} is not a readable zip archive ({exc}). Upload it again."
         ) from exc
-    with zf:
-        infos = [i for i in zf.infolist() if not i.is_dir()]
-        # Check everything before writing anything: a refused archive leaves nothing behind.
-        declared = 0
-        planned: list[tuple[zipfile.ZipInfo, PurePosixPath]] = []
-        skipped = 0
-        seen: set[str] = set()
-        for info in infos:
-            rel = _check_entry_name(archive, info.filename)
-            if _is_symlink(info):
-                raise IngestError(
-                    "archive_unsafe_path",
-                    f"Archive {archive.name} contains a symbolic link ({info.filename!r}); links are "
-                    "refused. Zip the files themselves.",
-                )
-            if info.flag_bits & 0x1:
-                raise IngestError(
-                    "archive_encrypted",
-                    f"Archive {archive.name} is password-protected ({info.filename!r}). Upload it without a password.",
-                )
-            if any(p in _JUNK_PARTS for p in rel.parts) or rel.name.startswith("._"):
-                skipped += 1
-                continue
-            key = str(rel).lower()
-            if key in seen:
-                raise IngestError(
-                    "archive_unsafe_path",
-                    f"Archive {archive.name} has two entries named {str(rel)!r}. Re-create the zip.",
-                )
-            seen.add(key)
-            declared += info.file_size
-            planned.append((info, rel))
-        if budget.files_used + len(planned) > budget.max_files:
+
+
+def _is_junk(rel: PurePosixPath) -> bool:
+    return any(p in _JUNK_PARTS for p in rel.parts) or rel.name.startswith("._")
+
+
+def _plan_entries(archive: Path, zf: zipfile.ZipFile) -> tuple[list[tuple[zipfile.ZipInfo, PurePosixPath]], int]:
+    """The entries to extract with their safe relative paths, and the number of junk entries left out."""
+    planned: list[tuple[zipfile.ZipInfo, PurePosixPath]] = []
+    skipped = 0
+    seen: set[str] = set()
+    for info in zf.infolist():
+        if info.is_dir():
+            continue
+        rel = _check_entry(archive, info)
+        if _is_junk(rel):
+            skipped += 1
+            continue
+        key = str(rel).lower()
+        if key in seen:
             raise IngestError(
-                "too_many_files",
-                f"Archive {archive.name} holds {len(planned):,} files; the limit for one upload is "
-                f"{budget.max_files:,}. Split it into smaller uploads.",
+                "archive_unsafe_path",
+                f"Archive {archive.name} has two entries named {str(rel)!r}. Re-create the zip.",
             )
-        if budget.bytes_used + declared > budget.max_bytes:
-            raise IngestError(
-                "archive_too_large",
-                f"Archive {archive.name} would unpack to {declared / 1024**3:.2f} GiB; the limit for one "
-                f"upload is {budget.max_bytes / 1024**3:.2f} GiB. Split it into smaller uploads.",
-            )
-        dest.mkdir(parents=True, exist_ok=True)
-        root = dest.resolve()
-        out: list[Path] = []
-        for info, rel in planned:
-            target = root.joinpath(*rel.parts)
-            if not target.resolve().is_relative_to(root):  # belt and braces after the name check
+        seen.add(key)
+        planned.append((info, rel))
+    return planned, skipped
+
+
+def _check_entry(archive: Path, info: zipfile.ZipInfo) -> PurePosixPath:
+    """The entry's safe relative path; a link or a password-protected entry is refused."""
+    rel = _check_entry_name(archive, info.filename)
+    if _is_symlink(info):
+        raise IngestError(
+            "archive_unsafe_path",
+            f"Archive {archive.name} contains a symbolic link ({info.filename!r}); links are "
+            "refused. Zip the files themselves.",
+        )
+    if info.flag_bits & 0x1:
+        raise IngestError(
+            "archive_encrypted",
+            f"Archive {archive.name} is password-protected ({info.filename!r}). Upload it without a password.",
+        )
+    return rel
+
+
+def _check_budget(
+    archive: Path, planned: list[tuple[zipfile.ZipInfo, PurePosixPath]], budget: ExtractionBudget
+) -> None:
+    """Refuse on the declared counts and sizes, before a byte is written (the bytes are counted again)."""
+    if budget.files_used + len(planned) > budget.max_files:
+        raise IngestError(
+            "too_many_files",
+            f"Archive {archive.name} holds {len(planned):,} files; the limit for one upload is "
+            f"{budget.max_files:,}. Split it into smaller uploads.",
+        )
+    declared = sum(info.file_size for info, _ in planned)
+    if budget.bytes_used + declared > budget.max_bytes:
+        raise IngestError(
+            "archive_too_large",
+            f"Archive {archive.name} would unpack to {declared / 1024**3:.2f} GiB; the limit for one "
+            f"upload is {budget.max_bytes / 1024**3:.2f} GiB. Split it into smaller uploads.",
+        )
+
+
+def _extract_entry(
+    zf: zipfile.ZipFile,
+    archive: Path,
+    info: zipfile.ZipInfo,
+    rel: PurePosixPath,
+    root: Path,
+    budget: ExtractionBudget,
+) -> Path:
+    """Write one planned entry under ``root``, counting its actual bytes against the budget."""
+    target = root.joinpath(*rel.parts)
+    if not target.resolve().is_relative_to(root):  # belt and braces after the name check
+        raise IngestError(
+            "archive_unsafe_path",
+            f"Archive {archive.name}: entry {info.filename!r} escapes its folder.",
+        )
+    budget.take_file(archive.name)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        _copy_counted(zf, archive, info, target, budget)
+    except IngestError:
+        raise
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:
+        raise IngestError(
+            "archive_corrupt",
+            f"Archive {archive.name} is damaged: entry {info.filename!r} cannot be unpacked ({exc}). Upload it again.",
+        ) from exc
+    return target
+
+
+def _copy_counted(
+    zf: zipfile.ZipFile, archive: Path, info: zipfile.ZipInfo, target: Path, budget: ExtractionBudget
+) -> None:
+    """Copy the entry chunk by chunk; more bytes than declared (or than the budget) is a zip bomb."""
+    written = 0
+    with zf.open(info) as src, open(target, "xb") as dst:
+        while chunk := src.read(_CHUNK):
+            written += len(chunk)
+            budget.bytes_used += len(chunk)
+            if written > info.file_size or budget.bytes_used > budget.max_bytes:
                 raise IngestError(
-                    "archive_unsafe_path",
-                    f"Archive {archive.name}: entry {info.filename!r} escapes its folder.",
+                    "archive_too_large",
+                    f"Archive {archive.name} unpacks to more than it declares (entry "
+                    f"{info.filename!r}); it looks like a zip bomb and was refused.",
                 )
-            budget.take_file(archive.name)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            written = 0
-            try:
-                with zf.open(info) as src, open(target, "xb") as dst:
-                    while chunk := src.read(_CHUNK):
-                        written += len(chunk)
-                        budget.bytes_used += len(chunk)
-                        if written > info.file_size or budget.bytes_used > budget.max_bytes:
-                            raise IngestError(
-                                "archive_too_large",
-                                f"Archive {archive.name} unpacks to more than it declares (entry "
-                                f"{info.filename!r}); it looks like a zip bomb and was refused.",
-                            )
-                        dst.write(chunk)
-            except IngestError:
-                raise
-            except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:
-                raise IngestError(
-                    "archive_corrupt",
-                    f"Archive {archive.name} is damaged: entry {info.filename!r} cannot be unpacked "
-                    f"({exc}). Upload it again.",
-                ) from exc
-            out.append(target)
-        return out, skipped
+            dst.write(chunk)
 
 
 def _walk_folder(folder: Path) -> Iterator[Path]:

@@ -22,7 +22,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 import pydicom
@@ -32,6 +32,7 @@ from pydicom.multival import MultiValue
 from pydicom.pixels import get_decoder, iter_pixels, pixel_array
 from pydicom.uid import UID
 
+from . import pydicom_warnings
 from .errors import INTERRUPTIONS, IngestError
 from .geometry import Layout, plan_layout
 
@@ -135,6 +136,14 @@ class ScanResult:
     damaged: list[tuple[Path, str]] = field(default_factory=list)
 
 
+@overload
+def _floats(value: Any, n: Literal[2]) -> tuple[float, float] | None: ...
+@overload
+def _floats(value: Any, n: Literal[3]) -> tuple[float, float, float] | None: ...
+@overload
+def _floats(value: Any, n: Literal[6]) -> tuple[float, float, float, float, float, float] | None: ...
+@overload
+def _floats(value: Any, n: int) -> tuple[float, ...] | None: ...
 def _floats(value: Any, n: int) -> tuple[float, ...] | None:
     """``n`` finite floats from a DICOM value, or None when absent or malformed."""
     if value is None or value == "":
@@ -222,11 +231,11 @@ def _frames_of(path: Path, ds: Dataset, transfer_syntax: str, pixel_offset: int 
             FrameHeader(
                 path=path,
                 frame=f if n_frames > 1 or multi else None,
-                position=_floats(position, 3),  # type: ignore[arg-type]
-                orientation=_floats(orientation, 6),  # type: ignore[arg-type]
+                position=_floats(position, 3),
+                orientation=_floats(orientation, 6),
                 rows=rows,
                 columns=columns,
-                pixel_spacing=_floats(spacing, 2),  # type: ignore[arg-type]
+                pixel_spacing=_floats(spacing, 2),
                 slope=float(slope) if slope not in (None, "") else 1.0,
                 intercept=float(intercept) if intercept not in (None, "") else 0.0,
                 samples_per_pixel=samples,
@@ -249,6 +258,7 @@ def _is_localizer(ds: Dataset) -> bool:
     return any(str(v).upper() == "LOCALIZER" for v in image_type)
 
 
+@pydicom_warnings.logged_only()  # every file of the upload is parsed, damaged ones included
 def scan_files(paths: Iterable[Path]) -> ScanResult:
     """Read the headers of ``paths`` and group the CT images by series."""
     result = ScanResult()
@@ -393,23 +403,37 @@ def _fmt_vec(values: Iterable[float]) -> str:
 
 
 def _check_uniform(series: SeriesInfo, frames: list[FrameHeader]) -> None:
-    uid = series.uid
+    """Every frame placed in space, of one size, greyscale, in one orientation and one pixel spacing."""
+    _check_geometry_present(series.uid, frames)
+    _check_image_size(series.uid, frames)
+    _check_greyscale(series.uid, frames)
+    _check_orientation(series.uid, frames)
+    _check_pixel_spacing(series.uid, frames)
+
+
+def _check_geometry_present(uid: str, frames: list[FrameHeader]) -> None:
     missing = [f for f in frames if f.position is None or f.orientation is None or f.pixel_spacing is None]
-    if missing:
-        what = set()
-        for f in missing:
-            if f.position is None:
-                what.add("ImagePositionPatient")
-            if f.orientation is None:
-                what.add("ImageOrientationPatient")
-            if f.pixel_spacing is None:
-                what.add("PixelSpacing")
-        raise IngestError(
-            "missing_geometry",
-            f"Series {uid}: {len(missing)} of {len(frames)} images lack {', '.join(sorted(what))} "
-            f"(e.g. {missing[0].describe()}), so they cannot be placed in space. Export the series "
-            "with its geometry (a standard CT export does), not as screenshots or secondary captures.",
+    if not missing:
+        return
+    what = {
+        keyword
+        for f in missing
+        for keyword, value in (
+            ("ImagePositionPatient", f.position),
+            ("ImageOrientationPatient", f.orientation),
+            ("PixelSpacing", f.pixel_spacing),
         )
+        if value is None
+    }
+    raise IngestError(
+        "missing_geometry",
+        f"Series {uid}: {len(missing)} of {len(frames)} images lack {', '.join(sorted(what))} "
+        f"(e.g. {missing[0].describe()}), so they cannot be placed in space. Export the series "
+        "with its geometry (a standard CT export does), not as screenshots or secondary captures.",
+    )
+
+
+def _check_image_size(uid: str, frames: list[FrameHeader]) -> None:
     sizes = Counter((f.rows, f.columns) for f in frames)
     if len(sizes) > 1 or None in next(iter(sizes)):
         listed = ", ".join(f"{n} images of {r}x{c}" for (r, c), n in sizes.most_common())
@@ -418,6 +442,9 @@ def _check_uniform(series: SeriesInfo, frames: list[FrameHeader]) -> None:
             f"Series {uid} mixes image sizes ({listed}). A volume needs one size: upload the "
             "series without the odd images.",
         )
+
+
+def _check_greyscale(uid: str, frames: list[FrameHeader]) -> None:
     spp = {f.samples_per_pixel for f in frames}
     if spp != {1}:
         raise IngestError(
@@ -425,6 +452,10 @@ def _check_uniform(series: SeriesInfo, frames: list[FrameHeader]) -> None:
             f"Series {uid} has colour images ({sorted(spp)} samples per pixel); CT volumes are "
             "greyscale. Upload the original CT series.",
         )
+
+
+def _orientation_groups(frames: list[FrameHeader]) -> list[tuple[np.ndarray, int]]:
+    """The distinct orientations (within ``_ORIENTATION_ATOL``) in order of appearance, with counts."""
     groups: list[tuple[np.ndarray, int]] = []
     for f in frames:
         o = np.asarray(f.orientation)
@@ -434,6 +465,11 @@ def _check_uniform(series: SeriesInfo, frames: list[FrameHeader]) -> None:
                 break
         else:
             groups.append((o, 1))
+    return groups
+
+
+def _check_orientation(uid: str, frames: list[FrameHeader]) -> None:
+    groups = _orientation_groups(frames)
     if len(groups) > 1:
         listed = "; ".join(
             f"{n} {_plane_name(tuple(o))} {_fmt_vec(o[:3])}/{_fmt_vec(o[3:])}" for o, n in groups[:_MAX_LISTED]
@@ -451,14 +487,19 @@ def _check_uniform(series: SeriesInfo, frames: list[FrameHeader]) -> None:
             f"Series {uid} has an ImageOrientationPatient that is not two perpendicular unit vectors "
             f"({_fmt_vec(o)}). The export is broken: re-export the series.",
         )
-    bad_spacing = [f for f in frames if min(f.pixel_spacing) <= 0]  # type: ignore[arg-type]
+
+
+def _check_pixel_spacing(uid: str, frames: list[FrameHeader]) -> None:
+    spaced = [(f, f.pixel_spacing) for f in frames if f.pixel_spacing is not None]  # all, once checked
+    bad_spacing = [(f, spacing) for f, spacing in spaced if min(spacing) <= 0]
     if bad_spacing:
+        frame, spacing = bad_spacing[0]
         raise IngestError(
             "invalid_geometry",
-            f"Series {uid} has a PixelSpacing of {bad_spacing[0].pixel_spacing} (zero or negative) in "
-            f"{bad_spacing[0].describe()}. The export is broken: re-export the series.",
+            f"Series {uid} has a PixelSpacing of {spacing} (zero or negative) in "
+            f"{frame.describe()}. The export is broken: re-export the series.",
         )
-    spacings = Counter(tuple(round(v, 4) for v in f.pixel_spacing) for f in frames)  # type: ignore[union-attr]
+    spacings = Counter(tuple(round(v, 4) for v in spacing) for _, spacing in spaced)
     ref = np.asarray(next(iter(spacings)))
     if any(not np.allclose(np.asarray(s), ref, rtol=_SPACING_RTOL, atol=0) for s in spacings):
         listed = ", ".join(f"{n} images at {s[0]:g} x {s[1]:g} mm" for s, n in spacings.most_common(_MAX_LISTED))
@@ -491,6 +532,21 @@ def _check_decoders(series: SeriesInfo, syntaxes: Iterable[str]) -> None:
             )
 
 
+@dataclass
+class _Stack:
+    """The frames of a series sorted along the slice normal, and what the spacing checks measure."""
+
+    frames: list[FrameHeader]  # sorted along the normal
+    row_dir: np.ndarray
+    col_dir: np.ndarray
+    normal: np.ndarray
+    positions: np.ndarray  # (n, 3) ImagePositionPatient, in the sorted order
+    along: np.ndarray  # each position's distance along the normal, ascending
+    diffs: np.ndarray  # the steps between neighbours
+    row_spacing: float
+    col_spacing: float
+
+
 def plan_series(series: SeriesInfo, *, min_slices: int, max_tilt_fraction: float, max_volume_bytes: int) -> SeriesPlan:
     """Validate a series' geometry and decide how it is stored. Raises IngestError."""
     frames = list(series.frames)
@@ -502,6 +558,26 @@ def plan_series(series: SeriesInfo, *, min_slices: int, max_tilt_fraction: float
             f"Series {uid} has only {len(frames)} image(s); a volume needs at least {min_slices}. "
             "Upload the whole series (all slices), not single images.",
         )
+    stack = _sort_along_normal(frames)
+    _check_duplicates(uid, stack)
+    _check_slice_steps(uid, stack)
+    mean_step = _regular_step(uid, stack)
+    _check_tilt(uid, stack, max_tilt_fraction)
+    syntaxes = tuple(sorted({f.transfer_syntax for f in stack.frames}))
+    _check_decoders(series, syntaxes)
+    plan = SeriesPlan(
+        series=series,
+        frames=stack.frames,
+        layout=_stored_layout(stack, mean_step),
+        dtype=_output_dtype(stack.frames),
+        slice_step=mean_step,
+        transfer_syntaxes=syntaxes,
+    )
+    _check_memory(plan, plan.dtype, max_volume_bytes)
+    return plan
+
+
+def _sort_along_normal(frames: list[FrameHeader]) -> _Stack:
     orientation = np.asarray(frames[0].orientation, dtype=np.float64)
     row_dir = orientation[:3] / np.linalg.norm(orientation[:3])
     col_dir = orientation[3:] / np.linalg.norm(orientation[3:])
@@ -511,28 +587,47 @@ def plan_series(series: SeriesInfo, *, min_slices: int, max_tilt_fraction: float
     along = positions @ normal
     order = np.argsort(along, kind="stable")
     frames = [frames[i] for i in order]
-    positions = positions[order]
     along = along[order]
-    diffs = np.diff(along)
-    row_spacing, col_spacing = frames[0].pixel_spacing  # type: ignore[misc]
+    spacing = frames[0].pixel_spacing
+    assert spacing is not None, "checked by _check_uniform"
+    return _Stack(
+        frames=frames,
+        row_dir=row_dir,
+        col_dir=col_dir,
+        normal=normal,
+        positions=positions[order],
+        along=along,
+        diffs=np.diff(along),
+        row_spacing=spacing[0],
+        col_spacing=spacing[1],
+    )
 
-    # Duplicates: two images in the same plane (two phases or acquisitions in one series).
+
+def _check_duplicates(uid: str, stack: _Stack) -> None:
+    """Two images in the same plane: two phases or acquisitions in one series."""
+    frames, along, diffs = stack.frames, stack.along, stack.diffs
     dup_tol = max(0.01, 1e-3 * float(np.median(np.abs(diffs)))) if len(diffs) else 0.01
     dups = np.flatnonzero(diffs <= dup_tol)
-    if dups.size:
-        k = int(dups[0])
-        a, b = frames[k], frames[k + 1]
-        hint = ""
-        if a.acquisition_number != b.acquisition_number:
-            hint = f" (acquisition numbers {a.acquisition_number} and {b.acquisition_number})"
-        elif a.temporal_position != b.temporal_position:
-            hint = f" (temporal positions {a.temporal_position} and {b.temporal_position})"
-        raise IngestError(
-            "duplicate_position",
-            f"Series {uid} has {dups.size} pair(s) of images at the same position, first at "
-            f"{along[k]:.2f} mm along the slice normal ({a.describe()} and {b.describe()}){hint}. It "
-            "likely mixes two phases or acquisitions: export each one as its own series.",
-        )
+    if not dups.size:
+        return
+    k = int(dups[0])
+    a, b = frames[k], frames[k + 1]
+    hint = ""
+    if a.acquisition_number != b.acquisition_number:
+        hint = f" (acquisition numbers {a.acquisition_number} and {b.acquisition_number})"
+    elif a.temporal_position != b.temporal_position:
+        hint = f" (temporal positions {a.temporal_position} and {b.temporal_position})"
+    raise IngestError(
+        "duplicate_position",
+        f"Series {uid} has {dups.size} pair(s) of images at the same position, first at "
+        f"{along[k]:.2f} mm along the slice normal ({a.describe()} and {b.describe()}){hint}. It "
+        "likely mixes two phases or acquisitions: export each one as its own series.",
+    )
+
+
+def _check_slice_steps(uid: str, stack: _Stack) -> None:
+    """Every step a whole number of the true step: otherwise uneven spacing, or slices missing."""
+    diffs = stack.diffs
     # The step: the typical value among the smallest differences. A median of all differences fails
     # when many slices are missing (positions 0, 2, 6: median 3, no gap seen); gaps only ever make a
     # difference larger, so the small ones hold the true step.
@@ -550,27 +645,35 @@ def plan_series(series: SeriesInfo, *, min_slices: int, max_tilt_fraction: float
         )
     gaps = np.flatnonzero(np.rint(ratios) >= 2)
     if gaps.size:
-        missing_total = 0
-        details = []
-        for g in gaps:
-            missing = int(np.rint(ratios[g])) - 1
-            missing_total += missing
-            details.append(
-                f"between slice {g + 1} and {g + 2} ({diffs[g]:.4g} mm where {step:.4g} mm is expected): "
-                f"{missing} slice{'s' if missing != 1 else ''} missing"
-            )
-        shown = "; ".join(details[:_MAX_LISTED]) + ("; ..." if len(details) > _MAX_LISTED else "")
-        lead = (
-            f"has a gap {shown}"
-            if gaps.size == 1
-            else (f"has {gaps.size} gaps ({missing_total} slices missing in all): {shown}")
+        _refuse_gaps(uid, gaps, diffs, ratios, step)
+
+
+def _refuse_gaps(uid: str, gaps: np.ndarray, diffs: np.ndarray, ratios: np.ndarray, step: float) -> None:
+    missing_total = 0
+    details = []
+    for g in gaps:
+        missing = int(np.rint(ratios[g])) - 1
+        missing_total += missing
+        details.append(
+            f"between slice {g + 1} and {g + 2} ({diffs[g]:.4g} mm where {step:.4g} mm is expected): "
+            f"{missing} slice{'s' if missing != 1 else ''} missing"
         )
-        raise IngestError(
-            "slice_gap",
-            f"Series {uid} {lead}. Upload the complete series (check that the export or the "
-            "transfer did not drop files).",
-        )
-    n = len(frames)
+    shown = "; ".join(details[:_MAX_LISTED]) + ("; ..." if len(details) > _MAX_LISTED else "")
+    lead = (
+        f"has a gap {shown}"
+        if gaps.size == 1
+        else (f"has {gaps.size} gaps ({missing_total} slices missing in all): {shown}")
+    )
+    raise IngestError(
+        "slice_gap",
+        f"Series {uid} {lead}. Upload the complete series (check that the export or the transfer did not drop files).",
+    )
+
+
+def _regular_step(uid: str, stack: _Stack) -> float:
+    """The mean step, once every slice sits on the regular grid it spans (to a tenth of a step)."""
+    along, diffs = stack.along, stack.diffs
+    n = len(stack.frames)
     mean_step = float((along[-1] - along[0]) / (n - 1))
     deviation = np.abs(along - (along[0] + mean_step * np.arange(n)))
     worst = int(np.argmax(deviation))
@@ -581,11 +684,18 @@ def plan_series(series: SeriesInfo, *, min_slices: int, max_tilt_fraction: float
             f"off the regular {mean_step:.4g} mm grid (slice steps range from {diffs.min():.4g} to "
             f"{diffs.max():.4g} mm). Upload a reconstruction with a constant slice interval.",
         )
-    # Tilt or shear: the stack must run along the slice normal. Measure the sideways drift of every
-    # slice from the first, in voxels of the in-plane spacing.
+    return mean_step
+
+
+def _check_tilt(uid: str, stack: _Stack, max_tilt_fraction: float) -> None:
+    """Tilt or shear: the stack must run along the slice normal.
+
+    The sideways drift of every slice from the first is measured in voxels of the in-plane spacing.
+    """
+    positions, along, row_dir, col_dir = stack.positions, stack.along, stack.row_dir, stack.col_dir
     rel = positions - positions[0]
-    drift_i = rel @ row_dir / col_spacing
-    drift_j = rel @ col_dir / row_spacing
+    drift_i = rel @ row_dir / stack.col_spacing
+    drift_j = rel @ col_dir / stack.row_spacing
     drift = np.hypot(drift_i, drift_j)
     if drift.max() > max_tilt_fraction:
         k = int(np.argmax(drift))
@@ -598,29 +708,25 @@ def plan_series(series: SeriesInfo, *, min_slices: int, max_tilt_fraction: float
             f"the limit is {max_tilt_fraction:g} voxel across the stack. Upload a reconstruction "
             "without gantry tilt (or one resampled to a straight stack).",
         )
-    syntaxes = tuple(sorted({f.transfer_syntax for f in frames}))
-    _check_decoders(series, syntaxes)
 
+
+def _output_dtype(frames: list[FrameHeader]) -> np.dtype:
+    """int16 when every rescale is by integers (HU stay exact), else float32."""
     exact = all(float(f.slope).is_integer() and float(f.intercept).is_integer() for f in frames)
-    dtype = np.dtype(np.int16 if exact else np.float32)
-    layout = plan_layout(
-        origin=positions[0],
-        row_direction=row_dir,
-        column_direction=col_dir,
-        slice_direction=normal,
-        spacing_ijk=(float(col_spacing), float(row_spacing), abs(mean_step)),
-        counts_ijk=(int(frames[0].columns), int(frames[0].rows), n),  # type: ignore[arg-type]
+    return np.dtype(np.int16 if exact else np.float32)
+
+
+def _stored_layout(stack: _Stack, mean_step: float) -> Layout:
+    first = stack.frames[0]
+    assert first.rows is not None and first.columns is not None, "checked by _check_uniform"
+    return plan_layout(
+        origin=stack.positions[0],
+        row_direction=stack.row_dir,
+        column_direction=stack.col_dir,
+        slice_direction=stack.normal,
+        spacing_ijk=(float(stack.col_spacing), float(stack.row_spacing), abs(mean_step)),
+        counts_ijk=(int(first.columns), int(first.rows), len(stack.frames)),
     )
-    plan = SeriesPlan(
-        series=series,
-        frames=frames,
-        layout=layout,
-        dtype=dtype,
-        slice_step=mean_step,
-        transfer_syntaxes=syntaxes,
-    )
-    _check_memory(plan, plan.dtype, max_volume_bytes)
-    return plan
 
 
 def _check_memory(plan: SeriesPlan, dtype: np.dtype, cap: int) -> None:
@@ -725,48 +831,60 @@ def _bounded_map(pool: ThreadPoolExecutor, fn: Callable[[Any], Any], items: list
 
 def _iter_decoded(plan: SeriesPlan, workers: int) -> Iterator[tuple[int, np.ndarray]]:
     """Yield (k, stored pixel values) for every frame, decoding compressed data in threads."""
-    frames = plan.frames
-    series_uid = plan.series.uid
-    multi = [k for k, f in enumerate(frames) if f.frame is not None]
-    if multi:
-        # Frames of multi-frame files: walk each file once, frame by frame.
-        slots: dict[Path, dict[int, int]] = defaultdict(dict)
-        for k in multi:
-            slots[frames[k].path][frames[k].frame] = k  # type: ignore[index]
-        for path, wanted in slots.items():
-            try:
-                for index, arr in enumerate(iter_pixels(path)):
-                    if index in wanted:
-                        yield wanted[index], arr
-            except INTERRUPTIONS:
-                raise
-            except Exception as exc:  # noqa: BLE001 - decoder errors on bad bytes
-                raise _decode_error(series_uid, path.name, exc) from exc
-    single = [k for k, f in enumerate(frames) if f.frame is None]
-    if not single:
-        return
-    compressed = any(_is_compressed(ts) for ts in plan.transfer_syntaxes)
+    yield from _iter_multiframe(plan)
+    single = [k for k, f in enumerate(plan.frames) if f.frame is None]
+    if single:
+        yield from _iter_single_frames(plan, single, workers)
 
-    def decode(k: int) -> tuple[int, np.ndarray | BaseException]:
+
+def _iter_multiframe(plan: SeriesPlan) -> Iterator[tuple[int, np.ndarray]]:
+    """Frames of multi-frame files: walk each file once, frame by frame."""
+    slots: dict[Path, dict[int, int]] = defaultdict(dict)
+    for k, f in enumerate(plan.frames):
+        if f.frame is not None:
+            slots[f.path][f.frame] = k
+    for path, wanted in slots.items():
         try:
-            return k, _decode_single(frames[k])
+            for index, arr in enumerate(iter_pixels(path)):
+                if index in wanted:
+                    yield wanted[index], arr
         except INTERRUPTIONS:
             raise
-        except Exception as exc:  # noqa: BLE001 - returned to the consumer, raised there
-            return k, exc
+        except Exception as exc:  # noqa: BLE001 - decoder errors on bad bytes
+            raise _decode_error(plan.series.uid, path.name, exc) from exc
 
-    if compressed and workers > 1:
+
+def _decode_or_error(frame: FrameHeader) -> np.ndarray | Exception:
+    """The frame's stored values, or the error, returned so that a decoding thread hands it over."""
+    try:
+        return _decode_single(frame)
+    except INTERRUPTIONS:
+        raise
+    except Exception as exc:  # noqa: BLE001 - returned to the consumer, raised there
+        return exc
+
+
+def _iter_single_frames(plan: SeriesPlan, single: list[int], workers: int) -> Iterator[tuple[int, np.ndarray]]:
+    """Single-frame files, in threads when compressed (the decoders release the GIL)."""
+    frames = plan.frames
+
+    def decode(k: int) -> tuple[int, np.ndarray | Exception]:
+        return k, _decode_or_error(frames[k])
+
+    if any(_is_compressed(ts) for ts in plan.transfer_syntaxes) and workers > 1:
         with ThreadPoolExecutor(workers, thread_name_prefix="dicom-decode") as pool:
-            for k, arr in _bounded_map(pool, decode, single, window=2 * workers):
-                if isinstance(arr, BaseException):
-                    raise _decode_error(series_uid, frames[k].path.name, arr) from arr
-                yield k, arr
+            yield from _raise_decode_errors(plan, _bounded_map(pool, decode, single, window=2 * workers))
     else:
-        for k in single:
-            _, arr = decode(k)
-            if isinstance(arr, BaseException):
-                raise _decode_error(series_uid, frames[k].path.name, arr) from arr
-            yield k, arr
+        yield from _raise_decode_errors(plan, (decode(k) for k in single))
+
+
+def _raise_decode_errors(
+    plan: SeriesPlan, decoded: Iterable[tuple[int, np.ndarray | Exception]]
+) -> Iterator[tuple[int, np.ndarray]]:
+    for k, arr in decoded:
+        if isinstance(arr, Exception):
+            raise _decode_error(plan.series.uid, plan.frames[k].path.name, arr) from arr
+        yield k, arr
 
 
 def _is_compressed(ts: str) -> bool:
@@ -788,6 +906,7 @@ def _decode_error(series_uid: str, name: str, exc: BaseException) -> IngestError
     )
 
 
+@pydicom_warnings.logged_only()  # the headers the scan read are parsed again
 def read_volume(
     plan: SeriesPlan,
     *,

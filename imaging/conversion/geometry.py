@@ -13,13 +13,29 @@ All coordinates are DICOM patient coordinates (LPS, millimetres).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 # Direction cosines closer than this to a patient axis are treated as that axis. 1e-4 is about
 # 0.006 degrees: across a 500 mm field of view the snap moves a voxel by at most 0.05 mm.
 AXIS_TOLERANCE = 1e-4
+
+
+# A row-major 3x3 direction matrix, as VTK and ImageGrid keep it.
+Direction = tuple[float, float, float, float, float, float, float, float, float]
+
+
+def _three(values: Iterable[Any]) -> tuple[float, float, float]:
+    x, y, z = (float(v) for v in values)
+    return x, y, z
+
+
+def _nine(values: Iterable[Any]) -> Direction:
+    a, b, c, d, e, f, g, h, i = (float(v) for v in values)
+    return a, b, c, d, e, f, g, h, i
 
 
 @dataclass(frozen=True)
@@ -34,7 +50,7 @@ class ImageGrid:
     dimensions: tuple[int, int, int]
     spacing: tuple[float, float, float]
     origin: tuple[float, float, float]
-    direction: tuple[float, float, float, float, float, float, float, float, float] = (
+    direction: Direction = (
         1.0,
         0.0,
         0.0,
@@ -155,9 +171,9 @@ def plan_layout(
         matrix = np.stack(dirs, axis=1)  # columns: i, j, k directions
         grid = ImageGrid(
             dimensions=(int(counts_ijk[0]), int(counts_ijk[1]), int(counts_ijk[2])),
-            spacing=tuple(float(s) for s in spacing_ijk),  # type: ignore[arg-type]
-            origin=tuple(float(c) for c in origin),  # type: ignore[arg-type]
-            direction=tuple(float(c) for c in matrix.ravel()),  # type: ignore[arg-type]
+            spacing=_three(spacing_ijk),
+            origin=_three(origin),
+            direction=_nine(matrix.ravel()),
         )
         return Layout(grid=grid, axes=(0, 1, 2), flips=(False, False, False), oblique=True)
 

@@ -271,14 +271,67 @@ def mesh_label(
     settings: MeshSettings = MeshSettings(),
 ) -> Mesh:
     """Build and write the mesh of one label. See the module docstring for the steps."""
-    mask, (ox, oy, oz) = _padded_mask(labels, label, *z_range)
-    sx, sy, sz = grid.spacing
-    coarse = (
+    mask, index_origin = _padded_mask(labels, label, *z_range)
+    coarse = _use_block_surface(settings, voxel_count, grid.spacing)
+    surface = _surface_filter(mask, index_origin, grid.spacing, coarse=coarse)
+    raw_cells = surface.GetOutput().GetNumberOfCells()
+    smoothed = _smoothed(surface, settings)
+    points, faces = _triangles(smoothed)
+    del mask, surface  # the mask may be tens of MB for a large organ
+
+    target = _decimation_target(len(faces), coarse=coarse, settings=settings)
+    points, faces, decimator = _decimate(points, faces, smoothed, target)
+    points, faces, flipped = _to_world(points, faces, grid)
+    target_mm3 = voxel_count * grid.voxel_volume_mm3
+    offset = 0.0
+    if settings.correct_volume:
+        points, offset = _correct_volume(points, faces, target_mm3, max_offset=min(grid.spacing))
+    normals, area = vertex_normals(points, faces)
+    mesh_volume = signed_volume(points, faces)
+    open_edges, nonmanifold = edge_defects(faces)
+    _write_vtp(out_path, _polydata(points, faces, normals))
+    metadata = {
+        "label": int(label),
+        "volume_ml": round(target_mm3 / 1000.0, 4),
+        "mesh_volume_ml": round(mesh_volume / 1000.0, 4),
+        "surface_area_cm2": round(area / 100.0, 3),
+        "voxel_count": int(voxel_count),
+        "point_count": int(len(points)),
+        "cell_count": int(len(faces)),
+        "bounds": list(point_bounds(points)),
+        "open_edges": open_edges,
+        "non_manifold_edges": nonmanifold,
+        "surface_cells_before_decimation": int(raw_cells),
+        "surface": "flying-edges-2x2-block" if coarse else "discrete-flying-edges",
+        "decimation": decimator,
+        "volume_correction_mm": round(offset, 4),
+        "faces_flipped": bool(flipped),
+        "file_bytes": out_path.stat().st_size,
+    }
+    return Mesh(label=int(label), name=name, path=out_path, metadata=metadata)
+
+
+def _use_block_surface(settings: MeshSettings, voxel_count: int, spacing: tuple[float, float, float]) -> bool:
+    """A large organ on a fine in-plane grid gets its surface from 2x2 in-plane blocks."""
+    return (
         settings.coarsen_above_voxels is not None
         and voxel_count >= settings.coarsen_above_voxels
-        and max(sx, sy) < settings.coarsen_below_mm
+        and max(spacing[0], spacing[1]) < settings.coarsen_below_mm
     )
+
+
+def _surface_filter(
+    mask: np.ndarray,
+    index_origin: tuple[int, int, int],
+    spacing: tuple[float, float, float],
+    *,
+    coarse: bool,
+) -> vtkFlyingEdges3D | vtkDiscreteFlyingEdges3D:
+    """The iso-surface of the padded mask, run, in index space with spacing (no direction)."""
+    ox, oy, oz = index_origin
+    sx, sy, sz = spacing
     image = vtkImageData()
+    surface: vtkFlyingEdges3D | vtkDiscreteFlyingEdges3D
     if coarse:
         # A large organ on a fine in-plane grid: count the labelled voxels of each 2x2 in-plane block
         # (0..4) and take the iso-surface at 2, i.e. half of the block. Partial-volume-exact, a
@@ -294,7 +347,7 @@ def mesh_label(
     else:
         image.SetDimensions(mask.shape[2], mask.shape[1], mask.shape[0])
         image.SetSpacing(sx, sy, sz)
-        image.SetOrigin(ox * sx, oy * sy, oz * sz)  # index space with spacing; world mapping below
+        image.SetOrigin(ox * sx, oy * sy, oz * sz)  # index space with spacing; world mapping later
         image.GetPointData().SetScalars(numpy_to_vtk(mask.ravel(), deep=False))
         surface = vtkDiscreteFlyingEdges3D()
         surface.SetValue(0, 1)
@@ -303,8 +356,11 @@ def mesh_label(
     surface.ComputeGradientsOff()
     surface.ComputeScalarsOff()
     surface.Update()
-    raw_cells = surface.GetOutput().GetNumberOfCells()
+    return surface
 
+
+def _smoothed(surface: vtkFlyingEdges3D | vtkDiscreteFlyingEdges3D, settings: MeshSettings) -> vtkPolyData:
+    """Windowed-sinc smoothing of the voxel surface (the staircase goes, the volume nearly stays)."""
     smoother = vtkWindowedSincPolyDataFilter()
     smoother.SetInputConnection(surface.GetOutputPort())
     smoother.SetNumberOfIterations(settings.smoothing_iterations)
@@ -314,38 +370,31 @@ def mesh_label(
     smoother.FeatureEdgeSmoothingOff()
     smoother.NonManifoldSmoothingOn()
     smoother.Update()
-    smoothed = smoother.GetOutput()
-    points, faces = _triangles(smoothed)
-    del mask, image  # the mask may be tens of MB for a large organ
-    surface_kind = "flying-edges-2x2-block" if coarse else "discrete-flying-edges"
+    return smoother.GetOutput()
 
-    # Size the target on the full-resolution surface (a block surface has about a quarter of it).
-    full_cells = len(faces) * (4 if coarse else 1)
-    target = int(
+
+def _decimation_target(n_faces: int, *, coarse: bool, settings: MeshSettings) -> int:
+    """Triangles to keep, sized on the full-resolution surface (a block surface has about a quarter)."""
+    full_cells = n_faces * (4 if coarse else 1)
+    return int(
         np.clip(
             round(full_cells * settings.keep_fraction),
-            min(len(faces), settings.min_cells),
+            min(n_faces, settings.min_cells),
             settings.max_cells,
         )
     )
-    points, faces, decimator = _decimate(points, faces, smoothed, target)
 
-    # Index space -> world: p_world = origin + D @ p_local.
-    matrix = grid.direction_matrix
-    points = points @ matrix.T + np.asarray(grid.origin)
-    volume = signed_volume(points, faces)
-    flipped = volume < 0
+
+def _to_world(points: np.ndarray, faces: np.ndarray, grid: ImageGrid) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Index space -> world (p_world = origin + D @ p_local), faces flipped if that turned them inward."""
+    points = points @ grid.direction_matrix.T + np.asarray(grid.origin)
+    flipped = signed_volume(points, faces) < 0
     if flipped:
         faces = faces[:, ::-1].copy()
-    target_mm3 = voxel_count * grid.voxel_volume_mm3
-    offset = 0.0
-    if settings.correct_volume:
-        points, offset = _correct_volume(points, faces, target_mm3, max_offset=min(grid.spacing))
-    normals, area = vertex_normals(points, faces)
-    mesh_volume = signed_volume(points, faces)
-    open_edges, nonmanifold = edge_defects(faces)
+    return points, faces, flipped
 
-    poly = _polydata(points, faces, normals)
+
+def _write_vtp(out_path: Path, poly: vtkPolyData) -> None:
     out_path.parent.mkdir(parents=True, exist_ok=True)
     writer = vtkXMLPolyDataWriter()
     writer.SetFileName(str(out_path))
@@ -355,25 +404,6 @@ def mesh_label(
     writer.EncodeAppendedDataOff()
     if not writer.Write():
         raise OSError(f"could not write {out_path}")
-    metadata = {
-        "label": int(label),
-        "volume_ml": round(target_mm3 / 1000.0, 4),
-        "mesh_volume_ml": round(mesh_volume / 1000.0, 4),
-        "surface_area_cm2": round(area / 100.0, 3),
-        "voxel_count": int(voxel_count),
-        "point_count": int(len(points)),
-        "cell_count": int(len(faces)),
-        "bounds": list(point_bounds(points)),
-        "open_edges": open_edges,
-        "non_manifold_edges": nonmanifold,
-        "surface_cells_before_decimation": int(raw_cells),
-        "surface": surface_kind,
-        "decimation": decimator,
-        "volume_correction_mm": round(offset, 4),
-        "faces_flipped": bool(flipped),
-        "file_bytes": out_path.stat().st_size,
-    }
-    return Mesh(label=int(label), name=name, path=out_path, metadata=metadata)
 
 
 def build_meshes(

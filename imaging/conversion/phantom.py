@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -24,6 +24,7 @@ from typing import Literal
 import numpy as np
 import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.sr.coding import Code
 from pydicom.uid import (
     PYDICOM_IMPLEMENTATION_UID,
     UID,
@@ -312,7 +313,7 @@ def _ct_image(
     intercept: float,
     signed: bool,
     hu_slice: np.ndarray,
-    extra: dict[str, object] | None,
+    extra: Mapping[str, object] | None,
     frame_of_reference_uid: str | None = None,
 ) -> Dataset:
     """One classic CT image (slice ``k`` of the series ``uid_key``) holding ``hu_slice``."""
@@ -364,7 +365,7 @@ def write_ct_series(
     uid_key: str = "series",
     transfer_syntax: str = ExplicitVRLittleEndian,
     file_order: Literal["ascending", "descending", "shuffled"] = "descending",
-    extra: dict[str, object] | None = None,
+    extra: Mapping[str, object] | None = None,
     frame_of_reference_uid: str | None = None,
 ) -> list[Path]:
     """Write ``hu`` (acquisition order: slice k, row j, column i) as a classic CT series.
@@ -379,8 +380,11 @@ def write_ct_series(
     row = np.asarray(row_direction, float)
     col = np.asarray(column_direction, float)
     normal = np.cross(row, col)
-    if positions is None:
-        positions = [np.asarray(origin, float) + k * slice_step * normal for k in range(nk)]
+    placed: Sequence[Sequence[float]] = (
+        positions
+        if positions is not None
+        else [tuple(np.asarray(origin, float) + k * slice_step * normal) for k in range(nk)]
+    )
     order = list(range(nk))
     if file_order == "descending":
         order.reverse()
@@ -393,7 +397,7 @@ def write_ct_series(
             uid_key=uid_key,
             k=k,
             instance=instance,
-            position=positions[k],
+            position=placed[k],
             row=row,
             col=col,
             pixel_spacing=pixel_spacing,
@@ -493,7 +497,7 @@ def write_enhanced_ct(
 # --------------------------------------------------------------------------------------- segmentation
 
 
-def _segment_codes() -> dict[int, tuple[object, object]]:
+def _segment_codes() -> dict[int, tuple[Code, Code]]:
     from pydicom.sr.codedict import codes
 
     organ, vessel = codes.SCT.Organ, codes.SCT.BloodVessel
@@ -584,8 +588,8 @@ def write_nifti_labels(
     path: Path,
     labels_zyx: np.ndarray,
     *,
-    origin: Sequence[float],
-    spacing: Sequence[float],
+    origin: Sequence[float] | np.ndarray,
+    spacing: Sequence[float] | np.ndarray,
     names: dict[int, str],
 ) -> tuple[Path, Path]:
     """A NIfTI label map (RAS affine, as nibabel and most tools write) and its label->name JSON."""

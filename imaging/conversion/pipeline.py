@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,11 +25,11 @@ from typing import Any
 import numpy as np
 import pydicom
 
-from . import colors
+from . import colors, pydicom_warnings
 from .archive import ExtractionBudget, gather_files
-from .dicom import ScanResult, choose_series, plan_series, read_volume, scan_files
+from .dicom import ScanResult, SeriesInfo, SeriesPlan, Volume, choose_series, plan_series, read_volume, scan_files
 from .errors import INTERRUPTIONS
-from .meshes import MeshSettings, build_meshes
+from .meshes import Mesh, MeshSettings, build_meshes
 from .segmentation import LabelMap, load_segmentation
 from .volume import DEFAULT_BLOCK_BYTES, BackgroundWriter, volume_metadata, write_preview, write_vti
 
@@ -80,7 +80,7 @@ class _Stages:
         self.done = 0.0
 
     @contextmanager
-    def stage(self, name: str):  # type: ignore[no-untyped-def]
+    def stage(self, name: str) -> Iterator[None]:
         if self.progress is not None:
             self.progress(name, round(min(self.done, 1.0), 4))
         start = time.perf_counter()
@@ -91,6 +91,7 @@ class _Stages:
             self.done += _WEIGHTS.get(name, 0.0)
 
 
+@pydicom_warnings.logged_only()  # any SEG of the upload, readable or not
 def _auto_segmentation(scan: ScanResult, frame_of_reference_uid: str | None) -> Path | None:
     """A DICOM SEG uploaded together with the CT and drawn on it, if there is one."""
     matches = []
@@ -118,6 +119,196 @@ def _versions() -> dict[str, str]:
     }
 
 
+@dataclass
+class _Source:
+    """What extract, scan and read learnt of the upload: the chosen series and its volume."""
+
+    scan: ScanResult
+    series: SeriesInfo
+    ignored_series: list[dict[str, Any]]
+    plan: SeriesPlan
+    volume: Volume
+
+
+def _fresh_folders(work_dir: Path) -> tuple[Path, Path]:
+    """The output and extraction folders, emptied: a re-run (or a run after a crash) starts clean."""
+    out_dir = work_dir / "output"
+    extract_dir = work_dir / "extracted"
+    for stale in (out_dir, extract_dir):
+        if stale.exists():
+            shutil.rmtree(stale)
+    out_dir.mkdir(parents=True)
+    return out_dir, extract_dir
+
+
+def _read_source(inputs: Sequence[Path], extract_dir: Path, limits: Limits, stages: _Stages) -> _Source:
+    """Stages extract, scan and read: the upload's files, its CT series, checked, then its voxels."""
+    with stages.stage("extract"):
+        budget = ExtractionBudget(max_bytes=limits.max_archive_bytes, max_files=limits.max_archive_files)
+        gathered = gather_files([Path(p) for p in inputs], extract_dir, budget)
+    with stages.stage("scan"):
+        scan = scan_files(gathered.files)
+        series, ignored_series = choose_series(scan)
+        plan = plan_series(
+            series,
+            min_slices=limits.min_slices,
+            max_tilt_fraction=limits.max_tilt_fraction,
+            max_volume_bytes=limits.max_volume_bytes,
+        )
+    with stages.stage("read"):
+        volume = read_volume(plan, max_volume_bytes=limits.max_volume_bytes)
+    return _Source(scan=scan, series=series, ignored_series=ignored_series, plan=plan, volume=volume)
+
+
+def _segmentation_for(segmentation: Path | None, source: _Source) -> tuple[Path | None, bool]:
+    """The segmentation to read: the one given, else a SEG found in the upload; and whether it was found."""
+    if segmentation is not None:
+        return Path(segmentation), False
+    found = _auto_segmentation(source.scan, source.series.frame_of_reference_uid)
+    return found, found is not None
+
+
+class _VolumeOutputs:
+    """The ``.vti`` and the preview, written on a background thread while the meshes are built."""
+
+    def __init__(self, volume: Volume, out_dir: Path, *, streamed: bool) -> None:
+        self.volume_path = out_dir / "volume.vti"
+        self.preview_path = out_dir / "preview.png"
+        self.seconds: float | None = None
+        self._volume = volume
+        # One deflate stream on the writer's thread while meshing runs; parallel blocks when alone.
+        self._block_bytes = None if streamed else DEFAULT_BLOCK_BYTES
+        self._writer: BackgroundWriter | None = BackgroundWriter(self._write)
+
+    def _write(self) -> dict[str, Any]:
+        start = time.perf_counter()
+        volume = self._volume
+        report = write_vti(
+            self.volume_path,
+            volume.array,
+            volume.layout.grid,
+            scalar_range=volume.scalar_range,
+            block_bytes=self._block_bytes,
+        )
+        width, height = write_preview(
+            self.preview_path, volume.array, center=PREVIEW_WINDOW[0], width=PREVIEW_WINDOW[1]
+        )
+        report["preview"] = {
+            "width": width,
+            "height": height,
+            "window_level": PREVIEW_WINDOW[0],
+            "window_width": PREVIEW_WINDOW[1],
+        }
+        self.seconds = time.perf_counter() - start
+        return report
+
+    def finish(self, stages: _Stages) -> dict[str, Any]:
+        """Wait for the writer; its report. The wait and the writer's own time go into ``stages``."""
+        assert self._writer is not None, "finish() is called once"
+        wait_start = time.perf_counter()
+        report = self._writer.result()
+        self._writer = None
+        stages.seconds["volume_wait"] = time.perf_counter() - wait_start
+        if self.seconds is not None:
+            stages.seconds["volume"] = self.seconds
+        return report
+
+    def abandon(self) -> None:
+        """After a failure elsewhere: let the writer end; the first error is the one to report."""
+        if self._writer is not None:
+            with suppress(BaseException):
+                self._writer.result()
+            self._writer = None
+
+
+def _segment_and_mesh(
+    seg_path: Path | None,
+    source: _Source,
+    labels: Mapping[int, str] | None,
+    out_dir: Path,
+    stages: _Stages,
+) -> tuple[LabelMap | None, list[StructureOutput]]:
+    """Stages segmentation and meshes: the label map on the CT's grid, then one mesh per label."""
+    grid = source.volume.layout.grid
+    label_map: LabelMap | None = None
+    with stages.stage("segmentation"):
+        if seg_path is not None:
+            label_map = load_segmentation(
+                seg_path, grid=grid, frame_of_reference_uid=source.series.frame_of_reference_uid, labels=labels
+            )
+    structures: list[StructureOutput] = []
+    with stages.stage("meshes"):
+        if label_map is not None:
+            meshes = build_meshes(
+                label_map.array, grid, label_map.names, out_dir / "structures", settings=MeshSettings()
+            )
+            structures = [_structure_output(mesh) for mesh in meshes]
+            label_map.array = np.empty(0, dtype=np.uint8)  # free it before waiting for the writer
+    return label_map, structures
+
+
+def _structure_output(mesh: Mesh) -> StructureOutput:
+    color = colors.color_for(mesh.name, mesh.label)
+    return StructureOutput(
+        name=mesh.name,
+        label=mesh.label,
+        color_hex=color,
+        mesh_path=mesh.path,
+        metadata={**mesh.metadata, "color_hex": color},
+    )
+
+
+def _study_metadata(
+    source: _Source,
+    vti_report: dict[str, Any],
+    label_map: LabelMap | None,
+    structures: list[StructureOutput],
+    *,
+    auto_detected: bool,
+) -> dict[str, Any]:
+    """The JSON-ready metadata of the study: the volume's, the outputs', what was left out, the labels."""
+    series, plan, volume = source.series, source.plan, source.volume
+    metadata = volume_metadata(
+        grid=volume.layout.grid,
+        oblique=volume.layout.oblique,
+        scalar_range=volume.scalar_range,
+        dtype=volume.array.dtype,
+        modality=series.modality,
+        series_instance_uid=series.uid,
+        study_instance_uid=series.study_uid,
+        frame_of_reference_uid=series.frame_of_reference_uid,
+        slice_count=len(plan.frames),
+        transfer_syntaxes=plan.transfer_syntaxes,
+        slice_thickness=series.slice_thickness,
+    )
+    metadata["slice_step"] = abs(plan.slice_step)
+    metadata["preview"] = vti_report.pop("preview")
+    metadata["vti"] = vti_report
+    metadata["ignored_series"] = source.ignored_series
+    metadata["ignored_files"] = dict(sorted(source.scan.others.items()))
+    metadata["converter"] = _versions()
+    if label_map is not None:
+        metadata["segmentation"] = {
+            **label_map.metadata,
+            "auto_detected": auto_detected,
+            "labels": {str(k): v for k, v in sorted(label_map.names.items())},
+            "structures": [s.label for s in structures],
+        }
+    return metadata
+
+
+def _warnings(source: _Source, label_map: LabelMap | None, structures: list[StructureOutput]) -> list[str]:
+    """What a curator should know about a conversion that succeeded."""
+    warnings = []
+    if source.ignored_series:
+        warnings.append(f"{len(source.ignored_series)} other image series in the upload were not converted.")
+    if label_map is not None:
+        missing = sorted(set(label_map.names) - {s.label for s in structures})
+        if missing:
+            warnings.append(f"Labels without any voxel on the CT: {missing}.")
+    return warnings
+
+
 def convert(
     *,
     inputs: Sequence[Path],
@@ -133,98 +324,20 @@ def convert(
     the work done so far (0..1, increasing), and once more at the end with ("meshes", 1.0).
     Raises IngestError (with a ``code``) for every input it refuses.
     """
-    work_dir = Path(work_dir)
-    out_dir = work_dir / "output"
-    extract_dir = work_dir / "extracted"
-    for stale in (out_dir, extract_dir):  # a re-run (or a run after a crash) starts clean
-        if stale.exists():
-            shutil.rmtree(stale)
-    out_dir.mkdir(parents=True)
+    out_dir, extract_dir = _fresh_folders(Path(work_dir))
     stages = _Stages(progress)
     started = time.perf_counter()
-    writer: BackgroundWriter | None = None
+    outputs: _VolumeOutputs | None = None
     try:
-        with stages.stage("extract"):
-            budget = ExtractionBudget(max_bytes=limits.max_archive_bytes, max_files=limits.max_archive_files)
-            gathered = gather_files([Path(p) for p in inputs], extract_dir, budget)
-        with stages.stage("scan"):
-            scan = scan_files(gathered.files)
-            series, ignored_series = choose_series(scan)
-            plan = plan_series(
-                series,
-                min_slices=limits.min_slices,
-                max_tilt_fraction=limits.max_tilt_fraction,
-                max_volume_bytes=limits.max_volume_bytes,
-            )
-        with stages.stage("read"):
-            volume = read_volume(plan, max_volume_bytes=limits.max_volume_bytes)
-        grid = volume.layout.grid
-
-        seg_path = Path(segmentation) if segmentation is not None else None
-        auto = False
-        if seg_path is None:
-            seg_path = _auto_segmentation(scan, series.frame_of_reference_uid)
-            auto = seg_path is not None
-
+        source = _read_source(inputs, extract_dir, limits, stages)
+        seg_path, auto_detected = _segmentation_for(segmentation, source)
         with stages.stage("volume"):
-            volume_path = out_dir / "volume.vti"
-            preview_path = out_dir / "preview.png"
-            volume_seconds: dict[str, float] = {}
-
-            def write_outputs() -> dict[str, Any]:
-                start = time.perf_counter()
-                # One deflate stream on this thread while meshing runs; parallel blocks when alone.
-                block_bytes = None if seg_path is not None else DEFAULT_BLOCK_BYTES
-                report = write_vti(
-                    volume_path, volume.array, grid, scalar_range=volume.scalar_range, block_bytes=block_bytes
-                )
-                width, height = write_preview(
-                    preview_path, volume.array, center=PREVIEW_WINDOW[0], width=PREVIEW_WINDOW[1]
-                )
-                report["preview"] = {
-                    "width": width,
-                    "height": height,
-                    "window_level": PREVIEW_WINDOW[0],
-                    "window_width": PREVIEW_WINDOW[1],
-                }
-                volume_seconds["volume"] = time.perf_counter() - start
-                return report
-
-            writer = BackgroundWriter(write_outputs)
-
-        label_map: LabelMap | None = None
-        with stages.stage("segmentation"):
-            if seg_path is not None:
-                label_map = load_segmentation(
-                    seg_path, grid=grid, frame_of_reference_uid=series.frame_of_reference_uid, labels=labels
-                )
-        structures: list[StructureOutput] = []
-        with stages.stage("meshes"):
-            if label_map is not None:
-                meshes = build_meshes(
-                    label_map.array, grid, label_map.names, out_dir / "structures", settings=MeshSettings()
-                )
-                for mesh in meshes:
-                    color = colors.color_for(mesh.name, mesh.label)
-                    structures.append(
-                        StructureOutput(
-                            name=mesh.name,
-                            label=mesh.label,
-                            color_hex=color,
-                            mesh_path=mesh.path,
-                            metadata={**mesh.metadata, "color_hex": color},
-                        )
-                    )
-                label_map.array = np.empty(0, dtype=np.uint8)  # free it before waiting for the writer
-        wait_start = time.perf_counter()
-        vti_report = writer.result()
-        writer = None
-        stages.seconds["volume_wait"] = time.perf_counter() - wait_start
-        stages.seconds["volume"] = volume_seconds.get("volume", stages.seconds.get("volume", 0.0))
+            outputs = _VolumeOutputs(source.volume, out_dir, streamed=seg_path is not None)
+        label_map, structures = _segment_and_mesh(seg_path, source, labels, out_dir, stages)
+        vti_report = outputs.finish(stages)
     except BaseException:
-        if writer is not None:
-            with suppress(BaseException):  # the first error is the one to report
-                writer.result()
+        if outputs is not None:
+            outputs.abandon()
         shutil.rmtree(out_dir, ignore_errors=True)
         raise
     finally:
@@ -232,47 +345,13 @@ def convert(
     stages.seconds["total"] = time.perf_counter() - started
     if progress is not None:
         progress("meshes", 1.0)
-
-    metadata = volume_metadata(
-        grid=grid,
-        oblique=volume.layout.oblique,
-        scalar_range=volume.scalar_range,
-        dtype=volume.array.dtype,
-        modality=series.modality,
-        series_instance_uid=series.uid,
-        study_instance_uid=series.study_uid,
-        frame_of_reference_uid=series.frame_of_reference_uid,
-        slice_count=len(plan.frames),
-        transfer_syntaxes=plan.transfer_syntaxes,
-        slice_thickness=series.slice_thickness,
-    )
-    metadata["slice_step"] = abs(plan.slice_step)
-    metadata["preview"] = vti_report.pop("preview")
-    metadata["vti"] = vti_report
-    metadata["ignored_series"] = ignored_series
-    metadata["ignored_files"] = dict(sorted(scan.others.items()))
-    metadata["converter"] = _versions()
-    if label_map is not None:
-        metadata["segmentation"] = {
-            **label_map.metadata,
-            "auto_detected": auto,
-            "labels": {str(k): v for k, v in sorted(label_map.names.items())},
-            "structures": [s.label for s in structures],
-        }
-    warnings = []
-    if ignored_series:
-        warnings.append(f"{len(ignored_series)} other image series in the upload were not converted.")
-    if label_map is not None:
-        missing = sorted(set(label_map.names) - {s.label for s in structures})
-        if missing:
-            warnings.append(f"Labels without any voxel on the CT: {missing}.")
     return ConversionResult(
-        volume_path=volume_path,
-        preview_path=preview_path,
-        metadata=metadata,
+        volume_path=outputs.volume_path,
+        preview_path=outputs.preview_path,
+        metadata=_study_metadata(source, vti_report, label_map, structures, auto_detected=auto_detected),
         structures=structures,
-        series_uid=series.uid,
+        series_uid=source.series.uid,
         stage_seconds={k: round(v, 4) for k, v in stages.seconds.items()},
-        acquired_at=series.acquired_at,
-        warnings=warnings,
+        acquired_at=source.series.acquired_at,
+        warnings=_warnings(source, label_map, structures),
     )

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from . import pydicom_warnings
 from .errors import INTERRUPTIONS, IngestError
 from .geometry import ImageGrid
 
@@ -93,6 +94,7 @@ class _NotOnGridError(Exception):
     """The SEG frames do not lie on the CT grid: take the general (resampling) path."""
 
 
+@pydicom_warnings.logged_only()  # a file that merely claims to be a SEG is read to find out
 def _load_dicom_seg(
     path: Path, *, grid: ImageGrid, frame_of_reference_uid: str | None, labels: Mapping[int, str] | None
 ) -> LabelMap:
@@ -197,44 +199,15 @@ def _place_frames(
     """
     from pydicom.pixels import iter_pixels
 
-    from .dicom import functional_group_value
-
-    shared_seq = ds.get("SharedFunctionalGroupsSequence")
-    shared = shared_seq[0] if shared_seq else None
     per_frame = ds.get("PerFrameFunctionalGroupsSequence") or []
-    n_frames = int(ds.get("NumberOfFrames") or 1)
-    if len(per_frame) != n_frames:
+    if len(per_frame) != int(ds.get("NumberOfFrames") or 1):
         raise _NotOnGridError
-    inverse = np.linalg.inv(grid.array_affine())
+    plans = _frame_plans(ds, per_frame, np.linalg.inv(grid.array_affine()), seg_type)
     out = np.zeros(grid.shape, dtype=dtype)
     size = int(np.iinfo(dtype).max) + 1 if dtype.itemsize == 1 else 65536
     src_counts = np.zeros(size, dtype=np.int64)
     placed_counts = np.zeros(size, dtype=np.int64)
     threshold = (float(ds.get("MaximumFractionalValue") or 255) / 2.0) if seg_type == "FRACTIONAL" else 0
-    plans = []
-    axes: dict[tuple, tuple[int, int, int, int]] = {}
-    for item in per_frame:
-        fg = functools.partial(functional_group_value, item, shared)
-        position = fg("PlanePositionSequence", "ImagePositionPatient")
-        orientation = fg("PlaneOrientationSequence", "ImageOrientationPatient")
-        spacing = fg("PixelMeasuresSequence", "PixelSpacing")
-        if position is None or orientation is None or spacing is None:
-            raise _NotOnGridError
-        number = None
-        if seg_type != "LABELMAP":
-            # Per frame, or shared when the SEG holds a single segment.
-            referenced = fg("SegmentIdentificationSequence", "ReferencedSegmentNumber")
-            if referenced is None:
-                raise _NotOnGridError
-            number = int(referenced)
-        key = (tuple(float(v) for v in orientation), float(spacing[0]), float(spacing[1]))
-        if key not in axes:  # usually one entry: orientation and spacing are shared
-            axes[key] = _frame_axes(inverse, *key)
-        origin = inverse @ np.append([float(v) for v in position], 1.0)
-        if np.abs(origin[:3] - np.rint(origin[:3])).max() > 0.05:
-            raise _NotOnGridError
-        plans.append((number, np.rint(origin[:3]).astype(int), *axes[key]))
-
     try:
         _write_frames(path, iter_pixels(path), plans, out, seg_type, threshold, dtype, src_counts, placed_counts)
     except IngestError:
@@ -248,6 +221,45 @@ def _place_frames(
             f"{str(exc)[:200]}). The file is probably truncated: export it again.",
         ) from exc
     return out, src_counts, placed_counts
+
+
+def _frame_plans(ds: Any, per_frame: Any, inverse: np.ndarray, seg_type: str) -> list[tuple]:
+    """Per frame: (segment number, label-map index of its first pixel, column axis and sign, row axis and sign).
+
+    Raises _NotOnGridError as soon as a frame does not sit on a plane of the CT grid.
+    """
+    from .dicom import functional_group_value
+
+    shared_seq = ds.get("SharedFunctionalGroupsSequence")
+    shared = shared_seq[0] if shared_seq else None
+    plans = []
+    axes: dict[tuple, tuple[int, int, int, int]] = {}
+    for item in per_frame:
+        fg = functools.partial(functional_group_value, item, shared)
+        position = fg("PlanePositionSequence", "ImagePositionPatient")
+        orientation = fg("PlaneOrientationSequence", "ImageOrientationPatient")
+        spacing = fg("PixelMeasuresSequence", "PixelSpacing")
+        if position is None or orientation is None or spacing is None:
+            raise _NotOnGridError
+        number = _segment_number(fg, seg_type)
+        key = (tuple(float(v) for v in orientation), float(spacing[0]), float(spacing[1]))
+        if key not in axes:  # usually one entry: orientation and spacing are shared
+            axes[key] = _frame_axes(inverse, *key)
+        origin = inverse @ np.append([float(v) for v in position], 1.0)
+        if np.abs(origin[:3] - np.rint(origin[:3])).max() > 0.05:
+            raise _NotOnGridError
+        plans.append((number, np.rint(origin[:3]).astype(int), *axes[key]))
+    return plans
+
+
+def _segment_number(fg: Callable[[str, str], Any], seg_type: str) -> int | None:
+    """The segment a binary or fractional frame shows (per frame, or shared when there is one segment)."""
+    if seg_type == "LABELMAP":
+        return None
+    referenced = fg("SegmentIdentificationSequence", "ReferencedSegmentNumber")
+    if referenced is None:
+        raise _NotOnGridError
+    return int(referenced)
 
 
 def _write_frames(
@@ -373,9 +385,12 @@ def _sidecar_labels(path: Path) -> dict[int, str] | None:
 
 def _load_nifti(path: Path, *, grid: ImageGrid, labels: Mapping[int, str] | None) -> LabelMap:
     import nibabel as nib
+    from nibabel.spatialimages import SpatialImage
 
     try:
         img = nib.load(path)
+        if not isinstance(img, SpatialImage):  # a CIFTI .nii, say: data without an affine
+            raise TypeError(f"a {type(img).__name__} has no affine to place it on the CT")
         data = np.asanyarray(img.dataobj)
         affine = np.asarray(img.affine, dtype=np.float64)
     except INTERRUPTIONS:
@@ -451,67 +466,17 @@ def resample_labels(
     out = np.zeros(grid.shape, dtype=src.dtype)
     max_label = int(src.max()) if src.size else 0
     src_counts = _count_labels(src, max_label)
-    dominant = np.argmax(np.abs(rot), axis=1)  # for each src axis, the target axis it follows
-    separable = len(set(dominant.tolist())) == 3 and all(
-        np.all(np.abs(np.delete(rot[a], dominant[a])) <= _AXIS_TOL * np.abs(rot[a, dominant[a]])) for a in range(3)
-    )
+    dominant = _separable_axes(rot)
     same_grid = (
-        separable
+        dominant is not None
         and np.allclose(np.abs(rot[np.arange(3), dominant]), 1.0, atol=1e-4)
         and np.allclose(shift, np.rint(shift), atol=1e-3)
     )
     cover_all = False
-    if separable:
-        perm = [0, 0, 0]  # perm[b] = src axis that follows target axis b
-        for a in range(3):
-            perm[int(dominant[a])] = a
-        src_p = src.transpose(perm)
-        src_sel: list[slice | np.ndarray] = []
-        tgt_sel: list[slice] = []
-        empty = False
-        for b in range(3):
-            a = perm[b]
-            idx = np.rint(rot[a, b] * np.arange(grid.shape[b]) + shift[a]).astype(np.int64)
-            valid = np.flatnonzero((idx >= 0) & (idx < src_p.shape[b]))
-            if valid.size == 0:
-                empty = True
-                break
-            t0, t1 = int(valid[0]), int(valid[-1]) + 1
-            tgt_sel.append(slice(t0, t1))
-            part = idx[t0:t1]
-            steps = np.diff(part)
-            if part.size == 1 or np.all(steps == 1):
-                src_sel.append(slice(int(part[0]), int(part[-1]) + 1))
-            elif np.all(steps == -1):
-                stop = int(part[-1]) - 1
-                src_sel.append(slice(int(part[0]), None if stop < 0 else stop, -1))
-            else:
-                src_sel.append(part)
-        if not empty:
-            cover_all = src_p.shape == out.shape and all(
-                s == slice(0, n) for s, n in zip(tgt_sel, out.shape, strict=True)
-            )
-            if all(isinstance(s, slice) for s in src_sel):
-                out[tuple(tgt_sel)] = src_p[tuple(src_sel)]
-            else:
-                ix = [s if isinstance(s, np.ndarray) else np.arange(src_p.shape[b])[s] for b, s in enumerate(src_sel)]
-                out[tuple(tgt_sel)] = src_p[np.ix_(*ix)]
+    if dominant is not None:
+        cover_all = _resample_separable(src, out, rot, shift, dominant)
     else:
-        zz = np.arange(grid.shape[0], dtype=np.float64)
-        yy, xx = np.meshgrid(
-            np.arange(grid.shape[1], dtype=np.float64),
-            np.arange(grid.shape[2], dtype=np.float64),
-            indexing="ij",
-        )
-        for z in range(len(zz)):
-            coords = [
-                np.rint(rot[a, 0] * z + rot[a, 1] * yy + rot[a, 2] * xx + shift[a]).astype(np.int64) for a in range(3)
-            ]
-            valid = np.ones(yy.shape, dtype=bool)
-            for a in range(3):
-                valid &= (coords[a] >= 0) & (coords[a] < src.shape[a])
-            if valid.any():
-                out[z][valid] = src[coords[0][valid], coords[1][valid], coords[2][valid]]
+        _resample_general(src, out, rot, shift)
     out_counts = _count_labels(out, max_label)
     _check_coverage(src_counts, out_counts, src_affine, grid, names=names, source=source, exact=same_grid)
     info = {
@@ -521,6 +486,80 @@ def resample_labels(
         "source_voxel_mm3": float(abs(np.linalg.det(src_affine[:3, :3]))),
     }
     return out, info
+
+
+def _separable_axes(rot: np.ndarray) -> np.ndarray | None:
+    """For each src axis the target axis it follows, when the grids share axes (up to order and sign)."""
+    dominant = np.argmax(np.abs(rot), axis=1)
+    separable = len(set(dominant.tolist())) == 3 and all(
+        np.all(np.abs(np.delete(rot[a], dominant[a])) <= _AXIS_TOL * np.abs(rot[a, dominant[a]])) for a in range(3)
+    )
+    return dominant if separable else None
+
+
+def _resample_separable(
+    src: np.ndarray, out: np.ndarray, rot: np.ndarray, shift: np.ndarray, dominant: np.ndarray
+) -> bool:
+    """One index lookup per axis, a plain slice copy when it can be. True when ``src`` covers ``out`` exactly."""
+    perm = [0, 0, 0]  # perm[b] = src axis that follows target axis b
+    for a in range(3):
+        perm[int(dominant[a])] = a
+    src_p = src.transpose(perm)
+    src_sel: list[slice | np.ndarray] = []
+    tgt_sel: list[slice] = []
+    for b in range(3):
+        a = perm[b]
+        idx = np.rint(rot[a, b] * np.arange(out.shape[b]) + shift[a]).astype(np.int64)
+        lookup = _axis_lookup(idx, src_p.shape[b])
+        if lookup is None:
+            return False  # the source misses the target along this axis: nothing to copy
+        tgt_sel.append(lookup[0])
+        src_sel.append(lookup[1])
+    cover_all = src_p.shape == out.shape and all(s == slice(0, n) for s, n in zip(tgt_sel, out.shape, strict=True))
+    if all(isinstance(s, slice) for s in src_sel):
+        out[tuple(tgt_sel)] = src_p[tuple(src_sel)]
+    else:
+        ix = [s if isinstance(s, np.ndarray) else np.arange(src_p.shape[b])[s] for b, s in enumerate(src_sel)]
+        out[tuple(tgt_sel)] = src_p[np.ix_(*ix)]
+    return cover_all
+
+
+def _axis_lookup(idx: np.ndarray, n_src: int) -> tuple[slice, slice | np.ndarray] | None:
+    """The target range whose source index ``idx`` is inside ``0..n_src-1``, and those source indices.
+
+    The source indices are a slice when they step by one either way (a view, no gather), else an array.
+    """
+    valid = np.flatnonzero((idx >= 0) & (idx < n_src))
+    if valid.size == 0:
+        return None
+    t0, t1 = int(valid[0]), int(valid[-1]) + 1
+    part = idx[t0:t1]
+    steps = np.diff(part)
+    if part.size == 1 or np.all(steps == 1):
+        return slice(t0, t1), slice(int(part[0]), int(part[-1]) + 1)
+    if np.all(steps == -1):
+        stop = int(part[-1]) - 1
+        return slice(t0, t1), slice(int(part[0]), None if stop < 0 else stop, -1)
+    return slice(t0, t1), part
+
+
+def _resample_general(src: np.ndarray, out: np.ndarray, rot: np.ndarray, shift: np.ndarray) -> None:
+    """Each target slice mapped through the full affine (grids that do not share axes)."""
+    zz = np.arange(out.shape[0], dtype=np.float64)
+    yy, xx = np.meshgrid(
+        np.arange(out.shape[1], dtype=np.float64),
+        np.arange(out.shape[2], dtype=np.float64),
+        indexing="ij",
+    )
+    for z in range(len(zz)):
+        coords = [
+            np.rint(rot[a, 0] * z + rot[a, 1] * yy + rot[a, 2] * xx + shift[a]).astype(np.int64) for a in range(3)
+        ]
+        valid = np.ones(yy.shape, dtype=bool)
+        for a in range(3):
+            valid &= (coords[a] >= 0) & (coords[a] < src.shape[a])
+        if valid.any():
+            out[z][valid] = src[coords[0][valid], coords[1][valid], coords[2][valid]]
 
 
 def _check_coverage(

@@ -18,17 +18,26 @@ import threading
 import zlib
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import IO, Any
 
 import numpy as np
 
 from .geometry import ImageGrid
 
-try:  # ISA-L deflate: same zlib stream, several times faster; optional.
-    from isal import isal_zlib as _fast_zlib
-except ImportError:  # pragma: no cover - exercised only where isal is absent
-    _fast_zlib = None
+
+def _optional_isal() -> ModuleType | None:
+    """ISA-L deflate: the same zlib stream, several times faster; optional."""
+    try:
+        from isal import isal_zlib
+    except ImportError:  # pragma: no cover - exercised only where isal is absent
+        return None
+    return isal_zlib
+
+
+_fast_zlib = _optional_isal()
 
 VTK_TYPES = {
     np.dtype(np.int8): "Int8",
@@ -47,13 +56,31 @@ SCALARS_NAME = "HU"
 
 def compressor() -> tuple[str, Callable[[bytes | memoryview], bytes], Callable[[], Any]]:
     """The deflate implementation in use: its name, a level-1 compress function, a compressobj."""
-    if _fast_zlib is not None:
-        return "isal", lambda data: _fast_zlib.compress(data, 1), lambda: _fast_zlib.compressobj(1)
+    fast = _fast_zlib
+    if fast is not None:
+        return "isal", lambda data: fast.compress(data, 1), lambda: fast.compressobj(1)
     return "zlib", lambda data: zlib.compress(data, 1), lambda: zlib.compressobj(1)
 
 
 def _fmt(values: Any) -> str:
     return " ".join(repr(float(v)) for v in values)
+
+
+@dataclass(frozen=True)
+class _Blocks:
+    """How the raw bytes are cut into compressed blocks: whole elements per block (as VTK does)."""
+
+    size: int  # bytes per block (the last one may be shorter)
+    count: int
+    last_partial: int  # bytes of a shorter last block, 0 when it is full (VTK's header field)
+
+    @classmethod
+    def of(cls, total: int, itemsize: int, block_bytes: int | None) -> _Blocks:
+        whole = total if block_bytes is None else (block_bytes // itemsize) * itemsize  # None: one block
+        size = max(itemsize, whole)
+        count = (total + size - 1) // size if total else 0
+        last = total - (count - 1) * size if count else 0
+        return cls(size=size, count=count, last_partial=0 if last == size else last)
 
 
 def write_vti(
@@ -78,21 +105,41 @@ def write_vti(
         raise ValueError(f"array shape {array.shape} does not match grid {grid.shape}")
     vtk_type = VTK_TYPES[np.dtype(array.dtype.name)]  # the name ignores byte order
     flat = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).reshape(-1)  # no copy if LE
-    raw = memoryview(flat).cast("B")
+    raw = flat.data.cast("B")
     total = raw.nbytes
-    # Whole elements per block, so no value is split across blocks (VTK does the same).
-    if block_bytes is None:
-        block = max(total, flat.itemsize)
-    else:
-        block = max(flat.itemsize, (block_bytes // flat.itemsize) * flat.itemsize)
-    n_blocks = (total + block - 1) // block if total else 0
-    last = total - (n_blocks - 1) * block if n_blocks else 0
-    last_partial = 0 if last == block else last
-    nx, ny, nz = grid.dimensions
-    extent = f"0 {nx - 1} 0 {ny - 1} 0 {nz - 1}"
+    blocks = _Blocks.of(total, flat.itemsize, block_bytes)
     if scalar_range is None:
         scalar_range = (float(flat.min()), float(flat.max())) if total else (0.0, 0.0)
-    head = (
+    name_used, compress, compressobj = compressor()
+    path = Path(path)
+    tmp = path.with_name(path.name + ".part")
+    with open(tmp, "wb") as fh:
+        fh.write(_xml_head(grid, vtk_type=vtk_type, name=name, scalar_range=scalar_range))
+        header_at = fh.tell()
+        fh.write(b"\0" * (8 * (3 + blocks.count)))  # patched below, once the block sizes are known
+        if blocks.count == 1:
+            sizes = [_deflate_stream(fh, raw, compressobj())]
+        else:
+            sizes = _deflate_blocks(fh, raw, blocks, compress, workers or min(4, os.cpu_count() or 1))
+        fh.write(_XML_TAIL)
+        fh.seek(header_at)
+        fh.write(struct.pack(f"<{3 + blocks.count}Q", blocks.count, blocks.size, blocks.last_partial, *sizes))
+    os.replace(tmp, path)
+    written = path.stat().st_size
+    return {
+        "bytes": written,
+        "raw_bytes": total,
+        "ratio": round(written / total, 4) if total else 1.0,
+        "blocks": blocks.count,
+        "compressor": name_used,
+    }
+
+
+def _xml_head(grid: ImageGrid, *, vtk_type: str, name: str, scalar_range: tuple[float, float]) -> bytes:
+    """The XML before the appended data, up to and including the ``_`` that starts it."""
+    nx, ny, nz = grid.dimensions
+    extent = f"0 {nx - 1} 0 {ny - 1} 0 {nz - 1}"
+    return (
         '<?xml version="1.0"?>\n'
         '<VTKFile type="ImageData" version="1.0" byte_order="LittleEndian" header_type="UInt64" '
         'compressor="vtkZLibDataCompressor">\n'
@@ -110,54 +157,47 @@ def write_vti(
         '  <AppendedData encoding="raw">\n'
         "   _"
     ).encode("ascii")
-    tail = b"\n  </AppendedData>\n</VTKFile>\n"
-    name_used, compress, compressobj = compressor()
-    workers = workers or min(4, os.cpu_count() or 1)
+
+
+_XML_TAIL = b"\n  </AppendedData>\n</VTKFile>\n"
+
+
+def _deflate_stream(fh: IO[bytes], raw: memoryview, stream: Any) -> int:
+    """The whole volume as one deflate stream, fed in ``_STREAM_STEP`` pieces; the bytes written."""
+    written = 0
+    for start in range(0, raw.nbytes, _STREAM_STEP):
+        out = stream.compress(raw[start : start + _STREAM_STEP])
+        written += len(out)
+        fh.write(out)
+    out = stream.flush()
+    fh.write(out)
+    return written + len(out)
+
+
+def _deflate_blocks(
+    fh: IO[bytes], raw: memoryview, blocks: _Blocks, compress: Callable[[memoryview], bytes], workers: int
+) -> list[int]:
+    """Blocks compressed in a thread pool and written in order, at most ``2 * workers`` in flight."""
+    if not blocks.count:
+        return []
+    total, size = raw.nbytes, blocks.size
+
+    def task(i: int) -> bytes:
+        return compress(raw[i * size : min(total, (i + 1) * size)])
+
     sizes: list[int] = []
-    path = Path(path)
-    tmp = path.with_name(path.name + ".part")
-    with open(tmp, "wb") as fh:
-        fh.write(head)
-        header_at = fh.tell()
-        fh.write(b"\0" * (8 * (3 + n_blocks)))  # patched below, once the block sizes are known
-
-        def task(i: int) -> bytes:
-            return compress(raw[i * block : min(total, (i + 1) * block)])
-
-        if n_blocks == 1:
-            stream = compressobj()
-            written = 0
-            for start in range(0, total, _STREAM_STEP):
-                out = stream.compress(raw[start : start + _STREAM_STEP])
-                written += len(out)
-                fh.write(out)
-            out = stream.flush()
-            fh.write(out)
-            sizes.append(written + len(out))
-        elif n_blocks:
-            with ThreadPoolExecutor(workers, thread_name_prefix="vti-deflate") as pool:
-                pending: list[Future[bytes]] = []
-                next_block = 0
-                window = 2 * workers
-                while next_block < n_blocks or pending:
-                    while next_block < n_blocks and len(pending) < window:
-                        pending.append(pool.submit(task, next_block))
-                        next_block += 1
-                    chunk = pending.pop(0).result()
-                    sizes.append(len(chunk))
-                    fh.write(chunk)
-        fh.write(tail)
-        fh.seek(header_at)
-        fh.write(struct.pack(f"<{3 + n_blocks}Q", n_blocks, block, last_partial, *sizes))
-    os.replace(tmp, path)
-    written = path.stat().st_size
-    return {
-        "bytes": written,
-        "raw_bytes": total,
-        "ratio": round(written / total, 4) if total else 1.0,
-        "blocks": n_blocks,
-        "compressor": name_used,
-    }
+    with ThreadPoolExecutor(workers, thread_name_prefix="vti-deflate") as pool:
+        pending: list[Future[bytes]] = []
+        next_block = 0
+        window = 2 * workers
+        while next_block < blocks.count or pending:
+            while next_block < blocks.count and len(pending) < window:
+                pending.append(pool.submit(task, next_block))
+                next_block += 1
+            chunk = pending.pop(0).result()
+            sizes.append(len(chunk))
+            fh.write(chunk)
+    return sizes
 
 
 class BackgroundWriter:

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
-from django.core.cache import cache
+from django.core.cache import caches
+from django.core.cache.backends.locmem import LocMemCache
 from django.test import Client
+
+if TYPE_CHECKING:  # what the test client returns
+    from django.test.client import _MonkeyPatchedWSGIResponse as TestResponse
 
 pytestmark = pytest.mark.django_db
 
@@ -25,7 +31,11 @@ def rates(settings):
     return configure
 
 
-def _sign_in(username: str, password: str = "wrong", address: str = "192.0.2.10"):  # noqa: S107
+def _sign_in(
+    username: str,
+    password: str = "wrong",  # noqa: S107
+    address: str = "192.0.2.10",
+) -> tuple[Client, TestResponse]:
     client = Client(REMOTE_ADDR=address)
     response = client.post(URL, {"username": username, "password": password})
     return client, response
@@ -100,6 +110,8 @@ def test_the_cache_never_holds_the_username(rates, superuser):
     rates()
     _sign_in(superuser.username)
 
-    keys = list(cache._cache.keys())  # local memory in tests
+    backend = caches["default"]
+    assert isinstance(backend, LocMemCache)  # local memory in tests (config.settings.test)
+    keys = list(backend._cache.keys())  # type: ignore[attr-defined]  # the store is private; no stubs
     assert any("admin_login_username" in key for key in keys)
     assert not any(superuser.username.lower() in key.lower() for key in keys)

@@ -7,6 +7,7 @@ a factory in FACTORIES to get the per-row check and the change form).
 import pytest
 from django.contrib import admin
 from django.contrib.auth.models import Group
+from django.db.models import Model
 from django.urls import reverse
 
 from tests import factories
@@ -27,11 +28,11 @@ REGISTERED = sorted(model._meta.label_lower for model in admin.site._registry)
 OUR_APPS = ("cases", "imaging", "annotations")
 
 
-def _model(label: str):
+def _model(label: str) -> type[Model]:
     return next(m for m in admin.site._registry if m._meta.label_lower == label)
 
 
-def _url(label: str, view: str, *args) -> str:
+def _url(label: str, view: str, *args: object) -> str:
     app, model = label.split(".")
     return reverse(f"admin:{app}_{model}_{view}", args=args)
 
@@ -66,8 +67,9 @@ def test_changelist_answers_without_per_row_queries(admin_client, label):
 @pytest.mark.parametrize("label", REGISTERED)
 def test_change_and_add_forms_answer(admin_client, admin_user, label):
     factory = FACTORIES.get(label)
+    obj: Model | None
     if factory is not None:
-        obj = factory()
+        obj = factory.create()
     elif label == "auth.group":
         obj = Group.objects.create(name="Readers")
     else:

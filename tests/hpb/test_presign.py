@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import boto3
@@ -19,7 +20,7 @@ KEYS = [
 ]
 
 
-def _client(**kwargs):
+def _client(**kwargs: Any) -> Any:  # boto3 clients are untyped
     config = kwargs.pop("config", Config(signature_version="s3v4"))
     return boto3.client(
         "s3", aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="secret/with+chars", config=config, **kwargs
@@ -38,7 +39,13 @@ CLIENTS = {
 }
 
 
-def _boto_and_ours(client, key: str, expires: int) -> tuple[str, str]:
+def _presigner(client: Any, bucket: str) -> presign.S3Presigner:
+    presigner = presign.presigner_for(client, bucket)
+    assert presigner is not None
+    return presigner
+
+
+def _boto_and_ours(client: Any, key: str, expires: int) -> tuple[str, str]:
     expected = client.generate_presigned_url(
         "get_object", Params={"Bucket": "hpb-assets", "Key": key}, ExpiresIn=expires
     )
@@ -72,8 +79,8 @@ def test_a_different_secret_gives_a_different_signature():
         config=Config(signature_version="s3v4"),
     )
     now = dt.datetime(2030, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
-    ours = presign.presigner_for(client, "b").url("k", 60, now=now)
-    theirs = presign.presigner_for(other, "b").url("k", 60, now=now)
+    ours = _presigner(client, "b").url("k", 60, now=now)
+    theirs = _presigner(other, "b").url("k", 60, now=now)
     assert ours.split("X-Amz-Signature=")[0] == theirs.split("X-Amz-Signature=")[0]
     assert ours != theirs
 
@@ -90,9 +97,11 @@ def test_storage_signed_urls_equal_django_storages_urls(s3_storages, db):
     from hpb import storage
 
     reference = storage.save("assets", "cases/9/mesh ü.vtp", b"mesh")
+    assets: Any = storage.get_storage("assets")  # django-storages' S3Storage, untyped
     for _ in range(5):  # both must be made within the same second to compare signatures
         ours = storage.signed_url(reference)
-        theirs = storage.get_storage("assets").url("cases/9/mesh ü.vtp", expire=900)
+        assert ours is not None
+        theirs = assets.url("cases/9/mesh ü.vtp", expire=900)
         if parse_qs(urlsplit(ours).query)["X-Amz-Date"] == parse_qs(urlsplit(theirs).query)["X-Amz-Date"]:
             break
     assert ours == theirs
@@ -109,4 +118,5 @@ def test_custom_domains_are_left_to_django_storages(s3_storages, db, settings):
         },
     }
     url = storage.signed_url(f"s3://{s3_storages['assets']}/cases/1/mesh.vtp")
+    assert url is not None
     assert url.startswith("https://cdn.example.org/cases/1/mesh.vtp")

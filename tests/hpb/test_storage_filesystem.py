@@ -1,13 +1,23 @@
 """Signed links to filesystem storages: valid links serve the file; anything tampered, expired or
 outside the storage root is refused, and no directory is ever listed."""
 
+from __future__ import annotations
+
 import io
 import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
+from django.http import HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
+from django.test import Client
 
 from hpb import storage
+
+if TYPE_CHECKING:  # what the test client returns
+    from django.test.client import _MonkeyPatchedWSGIResponse as TestResponse
 
 pytestmark = pytest.mark.django_db
 
@@ -19,12 +29,22 @@ def _path_and_query(url: str) -> tuple[str, dict[str, str]]:
     return parts.path, {k: v[0] for k, v in parse_qs(parts.query).items()}
 
 
-def _get(client, path: str, query: dict[str, str]):
+def _url(reference: str | None, **kwargs: Any) -> str:
+    """``storage.signed_url`` of a usable reference (a string, then)."""
+    url = storage.signed_url(reference, **kwargs)
+    assert url is not None, reference
+    return url
+
+
+def _get(client: Client, path: str, query: dict[str, str]) -> TestResponse:
     return client.get(f"{path}?{urlencode(query)}")
 
 
-def _body(response) -> bytes:
-    return b"".join(response.streaming_content) if response.streaming else response.content
+def _body(response: HttpResponseBase) -> bytes:
+    if isinstance(response, StreamingHttpResponse):
+        return b"".join(cast("Iterator[bytes]", response.streaming_content))  # a sync view streams a file
+    assert isinstance(response, HttpResponse)
+    return response.content
 
 
 @pytest.fixture
@@ -33,7 +53,7 @@ def stored(local_storage):
 
 
 def test_valid_link_serves_the_file(client, stored):
-    url = storage.signed_url(stored)
+    url = _url(stored)
     assert url.startswith("http://testserver/files/documents/reports/ct-report.txt?")
     response = client.get(url.removeprefix("http://testserver"))
     assert response.status_code == 200
@@ -46,7 +66,7 @@ def test_valid_link_serves_the_file(client, stored):
 def test_link_expires_after_the_configured_lifetime(settings, stored):
     settings.STORAGE_URL_EXPIRY_SECONDS = 120
     before = int(time.time())
-    _, query = _path_and_query(storage.signed_url(stored))
+    _, query = _path_and_query(_url(stored))
     after = int(time.time())
     assert before + 120 <= int(query["expires"]) <= after + 120
 
@@ -54,25 +74,25 @@ def test_link_expires_after_the_configured_lifetime(settings, stored):
 def test_link_built_with_a_request_uses_its_host(rf, settings, stored):
     settings.ALLOWED_HOSTS = ["hpb.example.org"]
     request = rf.get("/", HTTP_HOST="hpb.example.org")
-    assert storage.signed_url(stored, request=request).startswith("http://hpb.example.org/files/documents/")
+    assert _url(stored, request=request).startswith("http://hpb.example.org/files/documents/")
 
 
 def test_expired_link_is_refused(client, stored):
-    path, query = _path_and_query(storage.signed_url(stored, expires_in=-5))
+    path, query = _path_and_query(_url(stored, expires_in=-5))
     response = _get(client, path, query)
     assert response.status_code == 403
     assert REFUSED in response.json()["detail"]
 
 
 def test_signature_covers_the_expiry_time(client, stored):
-    path, query = _path_and_query(storage.signed_url(stored))
+    path, query = _path_and_query(_url(stored))
     for expires in (str(int(query["expires"]) + 3600), str(int(query["expires"]) - 1), "never", ""):
         response = _get(client, path, {**query, "expires": expires})
         assert response.status_code == 403, expires
 
 
 def test_tampered_or_missing_signature_is_refused(client, stored):
-    path, query = _path_and_query(storage.signed_url(stored))
+    path, query = _path_and_query(_url(stored))
     flipped = query["signature"][:-1] + ("0" if query["signature"][-1] != "0" else "1")
     for signature in (flipped, query["signature"].upper(), "", "x" * 64):
         assert _get(client, path, {**query, "signature": signature}).status_code == 403
@@ -83,7 +103,7 @@ def test_tampered_or_missing_signature_is_refused(client, stored):
 def test_signature_covers_the_key_and_the_storage(client, local_storage, stored):
     storage.save("documents", "reports/other.txt", b"another patient's report")
     storage.save("assets", "reports/ct-report.txt", b"an asset with the same key")
-    path, query = _path_and_query(storage.signed_url(stored))
+    path, query = _path_and_query(_url(stored))
     other_key = path.replace("ct-report.txt", "other.txt")
     other_alias = path.replace("/files/documents/", "/files/assets/")
     for tampered in (other_key, other_alias):
@@ -147,12 +167,12 @@ def test_unknown_storage_alias_is_not_found(client, local_storage):
 
 
 def test_valid_link_to_a_missing_file_is_not_found(client, local_storage):
-    path, query = _path_and_query(storage.signed_url("storage://documents/reports/gone.txt"))
+    path, query = _path_and_query(_url("storage://documents/reports/gone.txt"))
     assert _get(client, path, query).status_code == 404
 
 
 def test_only_get_is_allowed(client, stored):
-    path, query = _path_and_query(storage.signed_url(stored))
+    path, query = _path_and_query(_url(stored))
     assert client.post(f"{path}?{urlencode(query)}").status_code == 405
 
 
@@ -163,9 +183,7 @@ def test_unusable_references_get_no_url(local_storage):
     assert storage.signed_url("storage://nowhere/file") is None
     assert storage.signed_url("storage://documents/../etc/passwd") is None
     assert storage.signed_url("bare/key.txt") is None
-    assert storage.signed_url("bare/key.txt", default_alias="documents").startswith(
-        "http://testserver/files/documents/"
-    )
+    assert _url("bare/key.txt", default_alias="documents").startswith("http://testserver/files/documents/")
 
 
 def test_save_overwrites_the_same_key(local_storage):

@@ -7,6 +7,7 @@ key, the expiry or the credentials must give a different signature (which S3 wou
 """
 
 import datetime as dt
+from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 import botocore.auth
@@ -21,12 +22,26 @@ from tests.conftest import MOTO_ACCESS_KEY, MOTO_SECRET_KEY
 pytestmark = pytest.mark.django_db
 
 
+def _url(reference: str, **kwargs: Any) -> str:
+    """``storage.signed_url`` of a usable reference (a string, then)."""
+    url = storage.signed_url(reference, **kwargs)
+    assert url is not None, reference
+    return url
+
+
 def _params(url: str) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
 
 
 def _expected_signature(
-    monkeypatch, *, endpoint: str, bucket: str, key: str, amz_date: str, expires: int, secret: str = MOTO_SECRET_KEY
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    endpoint: str,
+    bucket: str,
+    key: str,
+    amz_date: str,
+    expires: int,
+    secret: str = MOTO_SECRET_KEY,
 ) -> str:
     """Sign GET <endpoint>/<bucket>/<key> with botocore's S3 query signer at the URL's own timestamp."""
     signing_time = dt.datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ")
@@ -40,7 +55,7 @@ def _expected_signature(
 def test_presigned_get_fetches_the_object(s3_storages):
     reference = storage.save("documents", "documents/ct/ct-report.txt", b"portal venous phase")
     assert reference == f"s3://{s3_storages['documents']}/documents/ct/ct-report.txt"
-    url = storage.signed_url(reference)
+    url = _url(reference)
     response = requests.get(url, timeout=10)
     assert response.status_code == 200
     assert response.content == b"portal venous phase"
@@ -48,15 +63,15 @@ def test_presigned_get_fetches_the_object(s3_storages):
 
 def test_presigned_url_carries_the_configured_expiry(settings, s3_storages):
     reference = storage.save("assets", "cases/1/volume.vti", b"vti")
-    assert _params(storage.signed_url(reference))["X-Amz-Expires"] == "900"
+    assert _params(_url(reference))["X-Amz-Expires"] == "900"
     settings.STORAGE_URL_EXPIRY_SECONDS = 300
-    assert _params(storage.signed_url(reference))["X-Amz-Expires"] == "300"
-    assert _params(storage.signed_url(reference, expires_in=60))["X-Amz-Expires"] == "60"
+    assert _params(_url(reference))["X-Amz-Expires"] == "300"
+    assert _params(_url(reference, expires_in=60))["X-Amz-Expires"] == "60"
 
 
 def test_presigned_url_is_sigv4_with_a_scoped_credential(s3_storages):
     reference = storage.save("assets", "cases/1/mesh.vtp", b"vtp")
-    params = _params(storage.signed_url(reference))
+    params = _params(_url(reference))
     assert params["X-Amz-Algorithm"] == "AWS4-HMAC-SHA256"
     assert params["X-Amz-SignedHeaders"] == "host"
     amz_date = params["X-Amz-Date"]
@@ -70,19 +85,20 @@ def test_presigned_url_is_sigv4_with_a_scoped_credential(s3_storages):
 def test_signature_binds_key_expiry_and_secret(monkeypatch, s3_storages, moto_server):
     bucket = s3_storages["assets"]
     key = "cases/7/structures/liver.vtp"
-    url = storage.signed_url(storage.save("assets", key, b"mesh"))
+    url = _url(storage.save("assets", key, b"mesh"))
     params = _params(url)
     assert urlsplit(url).path == f"/{bucket}/{key}"
     common = {"endpoint": moto_server, "bucket": bucket, "amz_date": params["X-Amz-Date"]}
     expires = int(params["X-Amz-Expires"])
 
     assert _expected_signature(monkeypatch, key=key, expires=expires, **common) == params["X-Amz-Signature"]
-    for changed in (
+    changes: list[dict[str, Any]] = [
         {"key": "cases/7/structures/tumour.vtp", "expires": expires},
         {"key": key, "expires": expires + 1},
         {"key": key, "expires": 604800},
         {"key": key, "expires": expires, "secret": "another-secret"},
-    ):
+    ]
+    for changed in changes:
         assert _expected_signature(monkeypatch, **common, **changed) != params["X-Amz-Signature"], changed
     later = {**common, "amz_date": "20990101T000000Z"}
     assert _expected_signature(monkeypatch, key=key, expires=expires, **later) != params["X-Amz-Signature"]
@@ -98,4 +114,4 @@ def test_save_overwrites_the_same_key_on_s3(s3_storages, s3_client):
     reference = storage.save("documents", "documents/x/report.txt", b"two")
     listed = s3_client.list_objects_v2(Bucket=s3_storages["documents"], Prefix="documents/x/")
     assert [obj["Key"] for obj in listed["Contents"]] == ["documents/x/report.txt"]
-    assert requests.get(storage.signed_url(reference), timeout=10).content == b"two"
+    assert requests.get(_url(reference), timeout=10).content == b"two"

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import shutil
+import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pydicom
 import pytest
 from pydicom.encaps import encapsulate
 from pydicom.uid import (
+    UID,
     ImplicitVRLittleEndian,
     JPEG2000Lossless,
     JPEGLosslessSV1,
@@ -17,7 +20,7 @@ from pydicom.uid import (
     RLELossless,
 )
 
-from imaging.conversion.dicom import choose_series, plan_series, read_volume, scan_files
+from imaging.conversion.dicom import SeriesInfo, SeriesPlan, choose_series, plan_series, read_volume, scan_files
 from imaging.conversion.errors import IngestError
 from imaging.conversion.phantom import write_ct_series, write_enhanced_ct
 from tests.imaging.helpers import DICOMDIR_TESTS, unique_hu
@@ -30,13 +33,23 @@ def _files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file())
 
 
+def plan_with_limits(series: SeriesInfo, **limits: float) -> SeriesPlan:
+    """``plan_series`` with the default LIMITS, overridden by ``limits``."""
+    merged = {**LIMITS, **limits}
+    return plan_series(
+        series,
+        min_slices=int(merged["min_slices"]),
+        max_tilt_fraction=merged["max_tilt_fraction"],
+        max_volume_bytes=int(merged["max_volume_bytes"]),
+    )
+
+
 def load(paths: list[Path] | Path, **limits: float) -> tuple:
     """Scan, choose, plan and read; returns (plan, volume)."""
     files = _files(paths) if isinstance(paths, Path) else paths
     series, _ = choose_series(scan_files(files))
-    merged = {**LIMITS, **limits}
-    plan = plan_series(series, **merged)
-    return plan, read_volume(plan, max_volume_bytes=int(merged["max_volume_bytes"]))
+    series_plan = plan_with_limits(series, **limits)
+    return series_plan, read_volume(series_plan, max_volume_bytes=int({**LIMITS, **limits}["max_volume_bytes"]))
 
 
 def refusal(paths: list[Path] | Path, **limits: float) -> IngestError:
@@ -106,7 +119,7 @@ def test_ct_objects_without_image_data_are_damaged() -> None:
 # --------------------------------------------------------------------------------------- synthetic
 
 
-def _series(tmp_path: Path, shape: tuple[int, int, int] = (6, 5, 4), **kwargs: object) -> list[Path]:
+def _series(tmp_path: Path, shape: tuple[int, int, int] = (6, 5, 4), **kwargs: Any) -> list[Path]:
     hu = kwargs.pop("hu", None)
     if hu is None:
         hu = unique_hu(shape)
@@ -115,6 +128,20 @@ def _series(tmp_path: Path, shape: tuple[int, int, int] = (6, 5, 4), **kwargs: o
         hu,
         **{"origin": (10.0, -20.0, 30.0), "pixel_spacing": (0.8, 0.7), "slice_step": 2.0, **kwargs},
     )
+
+
+def test_a_damaged_header_in_the_upload_is_set_aside_without_a_warning(tmp_path: Path) -> None:
+    """pydicom complains about the header (on its logger) and the scan sets the file aside: no UserWarning
+    escapes the scan even where warnings are errors (imaging.conversion.pydicom_warnings)."""
+    paths = _series(tmp_path, shape=(4, 4, 4))
+    junk = tmp_path / "series" / "junk.dcm"
+    junk.write_bytes(b"\0" * 128 + b"DICM" + b"\x02\x00" * 10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        scan = scan_files([*paths, junk])
+    assert len(scan.series) == 1
+    assert len(next(iter(scan.series.values())).frames) == 4
+    assert sum(scan.others.values()) == 1 and not scan.damaged
 
 
 def test_sorting_ignores_file_names_and_instance_numbers(tmp_path: Path) -> None:
@@ -363,11 +390,11 @@ def test_pixel_offset_from_the_scan_is_checked(tmp_path: Path) -> None:
     hu = unique_hu((4, 5, 6))
     paths = _series(tmp_path, hu=hu)
     series, _ = choose_series(scan_files(paths))
-    plan = plan_series(series, **LIMITS)
+    series_plan = plan_with_limits(series)
     ds = pydicom.dcmread(paths[1])
     ds.ImageComments = "a longer header moves the pixel data" * 3
     ds.save_as(paths[1])
-    volume = read_volume(plan, max_volume_bytes=2**30)
+    volume = read_volume(series_plan, max_volume_bytes=2**30)
     np.testing.assert_array_equal(volume.array, hu.astype(np.int16))
 
 
@@ -376,7 +403,7 @@ def test_unsupported_transfer_syntax_names_the_decoder_problem(tmp_path: Path) -
         ds = pydicom.dcmread(path)
         ds.PixelData = encapsulate([b"\0" * 16])
         ds["PixelData"].VR = "OB"
-        ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.4.100"  # MPEG2
+        ds.file_meta.TransferSyntaxUID = UID("1.2.840.10008.1.2.4.100")  # MPEG2
         ds.save_as(path)
     err = refusal(tmp_path / "series")
     assert err.code == "missing_decoder"

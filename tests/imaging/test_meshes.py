@@ -12,7 +12,7 @@ from vtkmodules.vtkCommonDataModel import vtkPolyData
 from vtkmodules.vtkFiltersCore import vtkFeatureEdges, vtkImplicitPolyDataDistance, vtkMassProperties
 from vtkmodules.vtkIOXML import vtkXMLPolyDataReader
 
-from imaging.conversion.geometry import ImageGrid
+from imaging.conversion.geometry import Direction, ImageGrid
 from imaging.conversion.meshes import MeshSettings, build_meshes, edge_defects, label_extents, signed_volume, slugify
 from imaging.conversion.phantom import PhantomFiles
 from imaging.conversion.pipeline import ConversionResult, convert
@@ -103,8 +103,8 @@ def _ball(grid_shape: tuple[int, int, int], center: tuple[float, float, float], 
         (math.cos(0.5), -math.sin(0.5), 0.0, math.sin(0.5), math.cos(0.5), 0.0, 0.0, 0.0, 1.0),  # oblique
     ],
 )
-def test_meshes_follow_the_grid_transform(tmp_path: Path, direction: tuple[float, ...]) -> None:
-    grid = ImageGrid(dimensions=(30, 24, 20), spacing=(0.8, 0.9, 1.5), origin=(-12.0, 30.0, 100.0), direction=direction)  # type: ignore[arg-type]
+def test_meshes_follow_the_grid_transform(tmp_path: Path, direction: Direction) -> None:
+    grid = ImageGrid(dimensions=(30, 24, 20), spacing=(0.8, 0.9, 1.5), origin=(-12.0, 30.0, 100.0), direction=direction)
     labels = _ball(grid.shape, (9.0, 11.0, 14.0), 6.0)
     labels[labels == 0] = 0
     ((mesh,),) = (build_meshes(labels, grid, {1: "tumour"}, tmp_path),)

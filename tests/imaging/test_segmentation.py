@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import warnings
 from pathlib import Path
 
 import nibabel as nib
@@ -185,6 +187,24 @@ def test_bad_segmentation_bytes(tmp_path: Path, name: str, payload: bytes, code:
     assert err.value.code == code
 
 
+def test_pydicom_complaints_about_a_damaged_header_are_logged_not_warned(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The library reads untrusted headers on purpose (imaging.conversion.pydicom_warnings): pydicom's
+    complaints stay on its logger, and no UserWarning escapes even where warnings are errors."""
+    grid = ImageGrid(dimensions=(4, 4, 4), spacing=(1.0, 1.0, 1.0), origin=(0.0, 0.0, 0.0))
+    (tmp_path / "seg.dcm").write_bytes(b"\0" * 128 + b"DICM" + b"\x02\x00" * 10)
+    with warnings.catch_warnings(), caplog.at_level(logging.WARNING, logger="pydicom"):
+        warnings.simplefilter("error")
+        with pytest.raises(IngestError) as err:
+            load_segmentation(tmp_path / "seg.dcm", grid=grid, frame_of_reference_uid=None)
+    assert err.value.code == "segmentation_unsupported"
+    assert [r for r in caplog.records if r.name == "pydicom" and r.levelno == logging.WARNING]
+    # Outside the library's reads, pydicom's warnings are untouched.
+    with pytest.warns(UserWarning, match="VR"):
+        pydicom.dcmread(tmp_path / "seg.dcm", stop_before_pixels=True)
+
+
 def test_truncated_dicom_seg(tmp_path: Path, small_phantom: PhantomFiles) -> None:
     grid, for_uid = _grid_of(small_phantom.series_dir)
     data = small_phantom.segmentation_path.read_bytes()
@@ -215,4 +235,3 @@ def test_sidecar_json_names(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "seg.labels.json").read_text()) == {"1": "portal vein", "2": "tumor"}
     label_map = load_segmentation(tmp_path / "seg.nii.gz", grid=grid, frame_of_reference_uid=None)
     assert label_map.names == {1: "portal vein", 2: "tumor"}
-    assert pydicom  # imported for the SEG tests above

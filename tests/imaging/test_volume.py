@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from imaging.conversion.geometry import ImageGrid
-from imaging.conversion.phantom import write_ct_series
+from imaging.conversion.phantom import PhantomFiles, write_ct_series
 from imaging.conversion.pipeline import convert
 from imaging.conversion.volume import window_to_uint8, write_vti
 from tests.imaging.helpers import DICOMDIR_TESTS, acquisition_world, read_vti, unique_hu
@@ -90,7 +90,7 @@ def test_every_voxel_lands_where_dicom_puts_it(tmp_path: Path, name: str) -> Non
     for z in range(nz):
         for y in range(ny):
             for x in range(nx):
-                k, j, i = np.unravel_index(int(values[z, y, x]) + 1000, shape)
+                k, j, i = (int(v) for v in np.unravel_index(int(values[z, y, x]) + 1000, shape))
                 expected = acquisition_world(origin, row, col, spacing, step, k, j, i)
                 world = [0.0, 0.0, 0.0]
                 image.TransformIndexToPhysicalPoint((x, y, z), world)
@@ -117,6 +117,7 @@ def test_preview_is_the_windowed_middle_slice(tmp_path: Path) -> None:
     hu[2] = np.linspace(-300, 300, 48).reshape(8, 6)
     write_ct_series(tmp_path / "in", hu, origin=(0, 0, 0), slice_step=1.0)
     result = convert(inputs=[tmp_path / "in"], work_dir=tmp_path / "work")
+    assert result.preview_path is not None
     png = np.asarray(Image.open(result.preview_path))
     assert png.shape == (8, 6)
     np.testing.assert_array_equal(png, window_to_uint8(np.rint(hu[2]), center=40, width=400))
@@ -143,7 +144,7 @@ def _all_output_bytes(root: Path) -> bytes:
     return b"".join(p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file())
 
 
-def test_no_patient_identifier_leaks(tmp_path: Path, small_phantom) -> None:  # noqa: ANN001
+def test_no_patient_identifier_leaks(tmp_path: Path, small_phantom: PhantomFiles) -> None:
     """Synthetic series full of identifying values, with a segmentation: none may reach the metadata,
     the output file names or the output files' bytes."""
     hu = np.zeros((4, 8, 8), dtype=np.float32)

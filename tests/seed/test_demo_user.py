@@ -15,6 +15,12 @@ pytestmark = pytest.mark.django_db
 PASSWORD_LINE = re.compile(r"generated password: (\S+)")
 
 
+def _generated_password(output: str) -> str:
+    match = PASSWORD_LINE.search(output)
+    assert match is not None, output
+    return match.group(1)
+
+
 def seed_account() -> tuple[str, str]:
     out, err = io.StringIO(), io.StringIO()
     call_command("seed_hpb", "--cases", "0", stdout=out, stderr=err)
@@ -29,7 +35,7 @@ def no_env_password(settings):
 
 def test_generated_password_is_printed_once_and_kept(no_env_password):
     output, _ = seed_account()
-    password = PASSWORD_LINE.search(output).group(1)
+    password = _generated_password(output)
     assert len(password) >= 20
     user = get_user_model().objects.get(username="curator")
     assert user.check_password(password)
@@ -44,9 +50,9 @@ def test_generated_password_is_printed_once_and_kept(no_env_password):
 
 
 def test_generated_passwords_are_not_fixed(no_env_password):
-    first = PASSWORD_LINE.search(seed_account()[0]).group(1)
+    first = _generated_password(seed_account()[0])
     get_user_model().objects.filter(username="curator").delete()
-    second = PASSWORD_LINE.search(seed_account()[0]).group(1)
+    second = _generated_password(seed_account()[0])
     assert first != second
 
 
@@ -109,9 +115,9 @@ def test_demo_curator_is_staff_with_curation_permissions_only(no_env_password):
 
 
 def test_demo_curator_can_log_in_and_curate(client, no_env_password):
-    password = PASSWORD_LINE.search(seed_account()[0]).group(1)
+    password = _generated_password(seed_account()[0])
     assert client.login(username="curator", password=password)
-    case = CaseFactory(status="draft")
+    case = CaseFactory.create(status="draft")
     for name in ("cases_case", "cases_document", "cases_patient", "imaging_imagingstudy", "annotations_annotation"):
         assert client.get(reverse(f"admin:{name}_changelist")).status_code == 200
     assert client.get(reverse("admin:cases_case_change", args=[case.pk])).status_code == 200

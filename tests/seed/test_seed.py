@@ -4,6 +4,7 @@ import hashlib
 import io
 import json
 import re
+from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -23,7 +24,7 @@ def run_seed(*args: str) -> str:
     return out.getvalue()
 
 
-def files_under(root) -> dict[str, str]:
+def files_under(root: Path) -> dict[str, str]:
     return {
         str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
         for path in sorted(root.rglob("*"))
@@ -34,6 +35,11 @@ def files_under(root) -> dict[str, str]:
 def row_counts() -> dict[str, int]:
     models = (Patient, Encounter, Case, Document, Document.cases.through, ImagingStudy, CaseStructure, Annotation)
     return {model._meta.label: model.objects.count() for model in models}
+
+
+def _encounter(case: Case) -> Encounter:
+    assert case.encounter is not None, case.slug  # every seeded case has one
+    return case.encounter
 
 
 def content_snapshot() -> dict:
@@ -58,7 +64,7 @@ def content_snapshot() -> dict:
                 c.status,
                 c.lightweight,
                 c.created_at,
-                c.encounter.encounter_type,
+                _encounter(c).encounter_type,
                 c.specialty,
             )
             for c in Case.objects.select_related("patient", "encounter")
@@ -80,7 +86,7 @@ def content_snapshot() -> dict:
     }
 
 
-def wipe(root) -> None:
+def wipe(root: Path) -> None:
     Annotation.objects.all().delete()
     Case.objects.all().delete()
     Document.objects.all().delete()
@@ -107,6 +113,7 @@ def test_default_seed_builds_a_varied_fictional_collection(local_storage):
         assert len(case.tags) >= 4
         assert "Not a real person" in case.patient.notes
         assert case.patient.mrn.startswith("SYN-")
+        assert case.encounter is not None
         assert case.encounter.encounter_type == "surgery"
         assert case.encounter.patient_id == case.patient_id
         assert case.patient.encounters.count() == 5

@@ -14,6 +14,7 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -21,10 +22,11 @@ ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = Path(__file__).with_name("fixtures") / "terraform_outputs.json"
 
 
-def _load_script():
+def _load_script() -> ModuleType:
     spec = importlib.util.spec_from_file_location(
         "env_from_terraform", ROOT / "scripts" / "env_from_terraform.py"
     )
+    assert spec is not None and spec.loader is not None, "a .py file has a spec with a loader"
     module = importlib.util.module_from_spec(spec)
     sys.modules.setdefault("env_from_terraform", module)
     spec.loader.exec_module(module)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import zlib
 from collections import Counter
+from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
@@ -69,7 +70,7 @@ class Command(BaseCommand):
             ),
         )
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         seeded: list[SeededCase] = []
         for plan in plan_collection(seed=options["seed"], cases=options["cases"]):
             case = apply_case_plan(plan)
