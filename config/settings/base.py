@@ -250,6 +250,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "CaseStatusEnum": "cases.models.Case.Status",
         "PatientSexEnum": "cases.models.Patient.Sex",
+        "IngestJobStateEnum": "imaging.models.IngestJob.Status",
     },
     # Swagger UI's scripts come from the sidecar package, not a CDN: the docs work offline and
     # no third-party script runs next to a signed-in session.
