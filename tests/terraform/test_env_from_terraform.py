@@ -23,9 +23,7 @@ SAMPLE = Path(__file__).with_name("fixtures") / "terraform_outputs.json"
 
 
 def _load_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "env_from_terraform", ROOT / "scripts" / "env_from_terraform.py"
-    )
+    spec = importlib.util.spec_from_file_location("env_from_terraform", ROOT / "scripts" / "env_from_terraform.py")
     assert spec is not None and spec.loader is not None, "a .py file has a spec with a loader"
     module = importlib.util.module_from_spec(spec)
     sys.modules.setdefault("env_from_terraform", module)
@@ -174,9 +172,9 @@ def test_missing_outputs_are_all_named():
 def test_odd_values_are_quoted_and_unsafe_ones_refused():
     assert script.format_value("a b#c") == "'a b#c'"
     assert script.format_value("sqs://") == "sqs://"
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="newline or a single quote"):
         script.format_value("line\nbreak")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="newline or a single quote"):
         script.format_value("it's")
     with pytest.raises(TypeError):
         script.format_value({"a": 1})
@@ -185,7 +183,7 @@ def test_odd_values_are_quoted_and_unsafe_ones_refused():
 def test_secret_output_must_be_an_arn():
     outputs = sample_outputs()
     outputs["django_secret_key_secret_arn"]["value"] = "the-secret-itself"
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="should be a Secrets Manager ARN"):
         script.render_env(outputs)
 
 
@@ -219,9 +217,7 @@ def test_cli_reports_bad_input(tmp_path, capsys):
 
 def test_tables_match_the_terraform_outputs():
     declared = set(re.findall(r'^output "(\w+)"', (ROOT / "terraform" / "outputs.tf").read_text(), re.M))
-    used = {output for _, output in script.PLAIN_SETTINGS} | {
-        output for _, output, _ in script.SECRET_SETTINGS
-    }
+    used = {output for _, output in script.PLAIN_SETTINGS} | {output for _, output, _ in script.SECRET_SETTINGS}
     assert used <= declared, used - declared
     assert set(sample_outputs()) == declared, "the sample must list exactly the stack's outputs"
 

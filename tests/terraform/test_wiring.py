@@ -184,25 +184,30 @@ def _parse_hcl(source: str) -> dict[str, Any]:
     return hcl2.loads(source)
 
 
+def _labelled(document: dict[str, Any], kind: str) -> Iterator[tuple[tuple[str, str], Any]]:
+    """((type, name), body) of every `kind "type" "name" {...}` block (resources, data sources)."""
+    for block in document.get(kind, []):
+        for block_type, named in block.items():
+            for name, body in named.items():
+                yield (norm(block_type), norm(name)), norm(body)
+
+
+def _named(document: dict[str, Any], kind: str) -> Iterator[tuple[str, Any]]:
+    """(name, body) of every `kind "name" {...}` block (variables, outputs)."""
+    for block in document.get(kind, []):
+        for name, body in block.items():
+            yield norm(name), norm(body)
+
+
 def parse_stack(sources: Iterable[str]) -> Stack:
     """Merge several HCL sources (the contents of .tf files) into one Stack."""
     stack = Stack()
     for source in sources:
         document = _parse_hcl(source)
-        for block in document.get("resource", []):
-            for rtype, named in block.items():
-                for name, body in named.items():
-                    stack.resources[(norm(rtype), norm(name))] = norm(body)
-        for block in document.get("data", []):
-            for dtype, named in block.items():
-                for name, body in named.items():
-                    stack.data[(norm(dtype), norm(name))] = norm(body)
-        for block in document.get("variable", []):
-            for name, body in block.items():
-                stack.variables[norm(name)] = norm(body)
-        for block in document.get("output", []):
-            for name, body in block.items():
-                stack.outputs[norm(name)] = norm(body)
+        stack.resources.update(_labelled(document, "resource"))
+        stack.data.update(_labelled(document, "data"))
+        stack.variables.update(_named(document, "variable"))
+        stack.outputs.update(_named(document, "output"))
         for block in document.get("locals", []):
             stack.locals.update(norm(block))
     return stack
@@ -282,9 +287,7 @@ def check_uploads_notification(stack: Stack) -> list[str]:
         if not any(e in {"s3:ObjectCreated:*", "s3:ObjectCreated:Put"} for e in events):
             problems.append(f"the ingest notification does not fire on ObjectCreated (events {events})")
         if queue.get("filter_prefix") != "uploads/":
-            problems.append(
-                f"the ingest notification prefix is {queue.get('filter_prefix')!r}, not 'uploads/'"
-            )
+            problems.append(f"the ingest notification prefix is {queue.get('filter_prefix')!r}, not 'uploads/'")
     if "aws_sqs_queue_policy.ingest" not in {ref(d) for d in as_list(notification.get("depends_on"))}:
         problems.append("the uploads notification must depend on aws_sqs_queue_policy.ingest")
     return problems
@@ -309,16 +312,14 @@ def check_ingest_queue_policy(stack: Stack) -> list[str]:
     for statement in statements(document):
         principals = as_list(statement.get("principals"))
         conditions = {
-            c.get("variable"): [ref(v) for v in as_list(c.get("values"))]
-            for c in as_list(statement.get("condition"))
+            c.get("variable"): [ref(v) for v in as_list(c.get("values"))] for c in as_list(statement.get("condition"))
         }
         if (
             statement.get("effect", "Allow") == "Allow"
             and "sqs:SendMessage" in as_list(statement.get("actions"))
             and [ref(r) for r in as_list(statement.get("resources"))] == ["aws_sqs_queue.ingest.arn"]
             and any(
-                p.get("type") == "Service" and "s3.amazonaws.com" in as_list(p.get("identifiers"))
-                for p in principals
+                p.get("type") == "Service" and "s3.amazonaws.com" in as_list(p.get("identifiers")) for p in principals
             )
             and conditions.get("aws:SourceArn") == ["aws_s3_bucket.uploads.arn"]
             and "aws:SourceAccount" in conditions
@@ -378,9 +379,7 @@ def check_broker_visibility(stack: Stack) -> list[str]:
     visibility = evaluate_number(expression, stack)
     problems = []
     if visibility <= limit:
-        problems.append(
-            f"broker visibility timeout {visibility:g}s does not exceed the conversion limit {limit:g}s"
-        )
+        problems.append(f"broker visibility timeout {visibility:g}s does not exceed the conversion limit {limit:g}s")
     if visibility > 43200:
         problems.append(f"broker visibility timeout {visibility:g}s exceeds the SQS maximum of 43200s")
     # The timeout must follow the variable, not just happen to exceed its default.
@@ -399,9 +398,9 @@ def check_buckets(stack: Stack) -> list[str]:
     problems = []
     for name in sorted(buckets):
         sse = resource_for_bucket(stack, "aws_s3_bucket_server_side_encryption_configuration", name)
-        algorithm = first_block(
-            first_block(sse or {}, "rule"), "apply_server_side_encryption_by_default"
-        ).get("sse_algorithm")
+        algorithm = first_block(first_block(sse or {}, "rule"), "apply_server_side_encryption_by_default").get(
+            "sse_algorithm"
+        )
         if algorithm not in {"aws:kms", "aws:kms:dsse", "AES256"}:
             problems.append(f"bucket {name}: no default encryption")
         versioning = resource_for_bucket(stack, "aws_s3_bucket_versioning", name)
@@ -452,9 +451,7 @@ def check_uploads_lifecycle(stack: Stack) -> list[str]:
         rules = [r for r in as_list((lifecycle or {}).get("rule")) if r.get("status") == "Enabled"]
         if not any(first_block(r, "noncurrent_version_expiration").get("noncurrent_days") for r in rules):
             problems.append(f"bucket {name}: no noncurrent-version expiry")
-        if not any(
-            first_block(r, "abort_incomplete_multipart_upload").get("days_after_initiation") for r in rules
-        ):
+        if not any(first_block(r, "abort_incomplete_multipart_upload").get("days_after_initiation") for r in rules):
             problems.append(f"bucket {name}: incomplete multipart uploads are never aborted")
         if name == "uploads" and not any(
             ref(first_block(r, "expiration").get("days", "")) == "var.uploads_expiry_days" for r in rules
@@ -471,34 +468,48 @@ def check_rds(stack: Stack) -> list[str]:
     problems = []
     for name, db in sorted(instances.items()):
         label = f"aws_db_instance.{name}"
+        problems += [f"{label}: {problem}" for problem in _rds_settings_problems(stack, db)]
+        problems += [f"{label}: {problem}" for problem in _rds_network_problems(stack, db)]
+    problems += _db_ingress_problems(stack)
+    return problems
+
+
+def _rds_settings_problems(stack: Stack, db: dict[str, Any]) -> list[str]:
+    """Encryption, protection, the managed password, the engine and backups of one instance."""
+    problems = [
+        f"{attribute} must be {str(wanted).lower()}"
         for attribute, wanted in (
             ("publicly_accessible", False),
             ("storage_encrypted", True),
             ("deletion_protection", True),
             ("manage_master_user_password", True),
-        ):
-            if db.get(attribute) is not wanted:
-                problems.append(f"{label}: {attribute} must be {str(wanted).lower()}")
-        if "password" in db:
-            problems.append(f"{label}: sets a password; RDS must manage it (manage_master_user_password)")
-        if db.get("engine") != "postgres" or not str(
-            _default_or_literal(stack, db.get("engine_version"))
-        ).startswith("16"):
-            problems.append(f"{label}: not PostgreSQL 16")
-        retention = db.get("backup_retention_period")
-        if retention is None or evaluate_number(retention, stack) < 1:
-            problems.append(f"{label}: automated backups disabled")
-        group_ref = ref(db.get("db_subnet_group_name", ""))
-        group = stack.resource(group_ref.rsplit(".", 1)[0]) if group_ref else None
-        if group is None or not _is_private_subnet_list(stack, group.get("subnet_ids")):
-            problems.append(f"{label}: not in the private subnets")
-        parameter_group = stack.resource(ref(db.get("parameter_group_name", "")).rsplit(".", 1)[0]) or {}
-        parameters = {p.get("name"): str(p.get("value")) for p in as_list(parameter_group.get("parameter"))}
-        if parameters.get("rds.force_ssl") != "1":
-            problems.append(f"{label}: its parameter group does not set rds.force_ssl = 1")
-        if [ref(s) for s in as_list(db.get("vpc_security_group_ids"))] != ["aws_security_group.db.id"]:
-            problems.append(f"{label}: must use exactly aws_security_group.db")
-    problems += _db_ingress_problems(stack)
+        )
+        if db.get(attribute) is not wanted
+    ]
+    if "password" in db:
+        problems.append("sets a password; RDS must manage it (manage_master_user_password)")
+    version = str(_default_or_literal(stack, db.get("engine_version")))
+    if db.get("engine") != "postgres" or not version.startswith("16"):
+        problems.append("not PostgreSQL 16")
+    retention = db.get("backup_retention_period")
+    if retention is None or evaluate_number(retention, stack) < 1:
+        problems.append("automated backups disabled")
+    return problems
+
+
+def _rds_network_problems(stack: Stack, db: dict[str, Any]) -> list[str]:
+    """Subnets, forced TLS and the security group of one instance."""
+    problems = []
+    group_ref = ref(db.get("db_subnet_group_name", ""))
+    group = stack.resource(group_ref.rsplit(".", 1)[0]) if group_ref else None
+    if group is None or not _is_private_subnet_list(stack, group.get("subnet_ids")):
+        problems.append("not in the private subnets")
+    parameter_group = stack.resource(ref(db.get("parameter_group_name", "")).rsplit(".", 1)[0]) or {}
+    parameters = {p.get("name"): str(p.get("value")) for p in as_list(parameter_group.get("parameter"))}
+    if parameters.get("rds.force_ssl") != "1":
+        problems.append("its parameter group does not set rds.force_ssl = 1")
+    if [ref(s) for s in as_list(db.get("vpc_security_group_ids"))] != ["aws_security_group.db.id"]:
+        problems.append("must use exactly aws_security_group.db")
     return problems
 
 
@@ -549,9 +560,7 @@ def _is_wildcard_action(action: str) -> bool:
 def check_iam_wildcards(stack: Stack) -> list[str]:
     """No Allow statement grants "*"/"service:*" actions or "*" resources, except the documented ones."""
     problems = []
-    documents = {
-        name: body for (dtype, name), body in stack.data.items() if dtype == "aws_iam_policy_document"
-    }
+    documents = {name: body for (dtype, name), body in stack.data.items() if dtype == "aws_iam_policy_document"}
     for name, document in sorted(documents.items()):
         for statement in statements(document):
             if statement.get("effect", "Allow") != "Allow":
@@ -576,9 +585,7 @@ def check_task_roles(stack: Stack) -> list[str]:
     """Each service's task role grants exactly its documented actions on its own buckets and queues."""
     problems = []
     for service, expected in TASK_ROLE_GRANTS.items():
-        found = stack.policy_document(
-            (stack.resource(f"aws_iam_role_policy.{service}") or {}).get("policy", "")
-        )
+        found = stack.policy_document((stack.resource(f"aws_iam_role_policy.{service}") or {}).get("policy", ""))
         if found is None:
             problems.append(f"no aws_iam_role_policy.{service} with a policy document")
             continue
@@ -613,10 +620,22 @@ def check_variables_described(stack: Stack) -> list[str]:
 
 def check_app_settings(stack: Stack) -> list[str]:
     """Every app setting is passed to the containers and exported: values as outputs, secrets as ARNs."""
-    problems = []
     environment = stack.locals.get("app_environment")
     if not isinstance(environment, dict):
         return ["no local.app_environment map"]
+    return [
+        *_plain_setting_problems(stack, environment),
+        *_secret_setting_problems(stack, environment),
+        *(
+            f"output {name} exposes a secret value"
+            for name, output in stack.outputs.items()
+            if "random_password" in str(output.get("value")) or "secret_string" in str(output.get("value"))
+        ),
+    ]
+
+
+def _plain_setting_problems(stack: Stack, environment: dict[str, Any]) -> list[str]:
+    problems = []
     for env_name, output_name in PLAIN_SETTINGS.items():
         if env_name not in environment:
             problems.append(f"{env_name} is not in local.app_environment")
@@ -625,11 +644,16 @@ def check_app_settings(stack: Stack) -> list[str]:
             problems.append(f"no output {output_name} for {env_name}")
         elif ref(output.get("value", "")) != f"local.app_environment.{env_name}":
             problems.append(f"output {output_name} does not export local.app_environment.{env_name}")
-    for env_name in sorted(set(environment) - set(PLAIN_SETTINGS)):
-        problems.append(f"local.app_environment has {env_name}, which is not a listed app setting")
-    secrets = {
-        s.get("name"): ref(s.get("valueFrom", "")) for s in as_list(stack.locals.get("container_secrets"))
-    }
+    problems += [
+        f"local.app_environment has {env_name}, which is not a listed app setting"
+        for env_name in sorted(set(environment) - set(PLAIN_SETTINGS))
+    ]
+    return problems
+
+
+def _secret_setting_problems(stack: Stack, environment: dict[str, Any]) -> list[str]:
+    problems = []
+    secrets = {s.get("name"): ref(s.get("valueFrom", "")) for s in as_list(stack.locals.get("container_secrets"))}
     for env_name, (output_name, value_from) in SECRET_SETTINGS.items():
         if env_name in environment:
             problems.append(f"secret {env_name} is passed as a plain environment variable")
@@ -637,9 +661,6 @@ def check_app_settings(stack: Stack) -> list[str]:
             problems.append(f"secret {env_name} is not passed via secrets valueFrom {value_from}")
         if output_name not in stack.outputs:
             problems.append(f"no output {output_name} (the ARN holding {env_name})")
-    for name, output in stack.outputs.items():
-        if "random_password" in str(output.get("value")) or "secret_string" in str(output.get("value")):
-            problems.append(f"output {name} exposes a secret value")
     return problems
 
 
@@ -680,6 +701,19 @@ def check_containers(stack: Stack) -> list[str]:
 
 def check_load_balancer(stack: Stack) -> list[str]:
     """HTTPS with the TLS 1.3 policy, HTTP redirected, invalid headers dropped, logs, /healthz."""
+    problems = _listener_problems(stack)
+    for name, body in stack.of_type("aws_lb").items():
+        if body.get("drop_invalid_header_fields") is not True:
+            problems.append(f"aws_lb.{name} does not drop invalid header fields")
+        if first_block(body, "access_logs").get("enabled") is not True:
+            problems.append(f"aws_lb.{name} has no access logs")
+    for name, body in stack.of_type("aws_lb_target_group").items():
+        if first_block(body, "health_check").get("path") != "/healthz":
+            problems.append(f"aws_lb_target_group.{name} does not check /healthz")
+    return problems
+
+
+def _listener_problems(stack: Stack) -> list[str]:
     problems = []
     listeners = stack.of_type("aws_lb_listener")
     https = [b for b in listeners.values() if b.get("protocol") == "HTTPS"]
@@ -692,14 +726,6 @@ def check_load_balancer(stack: Stack) -> list[str]:
             action = first_block(body, "default_action")
             if action.get("type") != "redirect" or first_block(action, "redirect").get("protocol") != "HTTPS":
                 problems.append(f"aws_lb_listener.{name} serves HTTP instead of redirecting to HTTPS")
-    for name, body in stack.of_type("aws_lb").items():
-        if body.get("drop_invalid_header_fields") is not True:
-            problems.append(f"aws_lb.{name} does not drop invalid header fields")
-        if first_block(body, "access_logs").get("enabled") is not True:
-            problems.append(f"aws_lb.{name} has no access logs")
-    for name, body in stack.of_type("aws_lb_target_group").items():
-        if first_block(body, "health_check").get("path") != "/healthz":
-            problems.append(f"aws_lb_target_group.{name} does not check /healthz")
     return problems
 
 
@@ -798,9 +824,7 @@ def test_every_skipped_checkov_check_has_a_reason():
         for number, line in enumerate(path.read_text().splitlines(), 1):
             if "checkov:skip=" in line:
                 match = re.search(r"checkov:skip=(CKV2?_AWS_\d+):(.+)", line)
-                assert match and len(match.group(2).strip()) >= 30, (
-                    f"{path.name}:{number}: skip without a reason"
-                )
+                assert match and len(match.group(2).strip()) >= 30, f"{path.name}:{number}: skip without a reason"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1134,8 +1158,8 @@ def test_norm_and_ref_helpers():
     assert norm("${aws_sqs_queue.ingest.arn}") == "aws_sqs_queue.ingest.arn"
     assert ref('"${aws_s3_bucket.a.arn}/*"') == "aws_s3_bucket.a.arn/*"
     assert norm("${a}-${b}") == "${a}-${b}"
-    assert dead_letter_target(
-        {"redrive_policy": "jsonencode({deadLetterTargetArn = aws_sqs_queue.x_dlq.arn})"}
-    ) == ("aws_sqs_queue.x_dlq")
-    with pytest.raises(ValueError):
+    assert dead_letter_target({"redrive_policy": "jsonencode({deadLetterTargetArn = aws_sqs_queue.x_dlq.arn})"}) == (
+        "aws_sqs_queue.x_dlq"
+    )
+    with pytest.raises(ValueError, match="cannot evaluate"):
         evaluate_number("var.a * 2", Stack(variables={"a": {"default": 1}}))
