@@ -238,7 +238,7 @@ def _check_native_length(length: int, available: int, transfer_syntax: str, fmt:
             "corrupt_pixel_data",
             "its compressed pixel data is not encapsulated (defined length where fragments belong)",
         )
-    needed = fmt.frames * fmt.frame_bytes
+    needed = fmt.total_bytes
     if length < needed:
         raise DeclaredSizeError(
             "declared_size_mismatch",

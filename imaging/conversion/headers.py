@@ -172,9 +172,9 @@ class PixelFormat:
     frames: int  # NumberOfFrames, 1 when absent
 
     @property
-    def frame_bytes(self) -> int:
-        """Bytes of one native frame (bits packed for 1-bit data, as DICOM stores them)."""
-        bits = (self.rows or 0) * (self.columns or 0) * self.samples_per_pixel * self.bits_allocated
+    def total_bytes(self) -> int:
+        """Bytes of all native frames (1-bit data is packed across frames, as DICOM stores it)."""
+        bits = self.frames * (self.rows or 0) * (self.columns or 0) * self.samples_per_pixel * self.bits_allocated
         return -(-bits // 8)
 
 

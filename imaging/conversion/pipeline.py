@@ -240,6 +240,7 @@ def _segment_and_mesh(
     labels: Mapping[int, str] | None,
     out_dir: Path,
     stages: _Stages,
+    caps: HeaderCaps,
 ) -> tuple[LabelMap | None, list[StructureOutput]]:
     """Stages segmentation and meshes: the label map on the CT's grid, then one mesh per label."""
     grid = source.volume.layout.grid
@@ -247,7 +248,11 @@ def _segment_and_mesh(
     with stages.stage("segmentation"):
         if seg_path is not None:
             label_map = load_segmentation(
-                seg_path, grid=grid, frame_of_reference_uid=source.series.frame_of_reference_uid, labels=labels
+                seg_path,
+                grid=grid,
+                frame_of_reference_uid=source.series.frame_of_reference_uid,
+                labels=labels,
+                caps=caps,
             )
     structures: list[StructureOutput] = []
     with stages.stage("meshes"):
@@ -347,7 +352,7 @@ def convert(
         seg_path, auto_detected = _segmentation_for(segmentation, source)
         with stages.stage("volume"):
             outputs = _VolumeOutputs(source.volume, out_dir, streamed=seg_path is not None)
-        label_map, structures = _segment_and_mesh(seg_path, source, labels, out_dir, stages)
+        label_map, structures = _segment_and_mesh(seg_path, source, labels, out_dir, stages, limits.header_caps())
         vti_report = outputs.finish(stages)
     except BaseException:
         if outputs is not None:
