@@ -50,7 +50,7 @@ class Limits:
     # What one header may declare or cost before it is refused (``declared``).
     max_frames: int = 20_000  # frames in one file or one series
     max_header_bytes: int = 64 * 1024**2
-    max_header_items: int = 100_000  # sequence items before the pixel data
+    max_header_items: int = 50_000  # sequence items before the pixel data
 
     def header_caps(self) -> HeaderCaps:
         return HeaderCaps(
