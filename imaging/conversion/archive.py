@@ -175,7 +175,8 @@ def _check_file_folder_clash(
 
 def _check_entry(archive: Path, info: zipfile.ZipInfo) -> PurePosixPath:
     """The entry's safe relative path; a link or a password-protected entry is refused."""
-    rel = _check_entry_name(archive, info.filename)
+    # zipfile cuts a name at its first NUL ("evil.dcm\0.txt" reads as "evil.dcm"); the original has it.
+    rel = _check_entry_name(archive, info.orig_filename)
     if _is_symlink(info):
         raise IngestError(
             "archive_unsafe_path",
@@ -239,7 +240,8 @@ def _extract_entry(
     except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:
         raise IngestError(
             "archive_corrupt",
-            f"Archive {archive.name} is damaged: entry {info.filename!r} cannot be unpacked ({exc}). Upload it again.",
+            f"Archive {archive.name} is damaged: entry {_shown(info.filename)!r} cannot be unpacked ({exc}; its "
+            "contents do not match its declared size or checksum). Upload it again.",
         ) from exc
     return target
 

@@ -178,17 +178,23 @@ class PixelFormat:
         return -(-bits // 8)
 
 
+def _int_or(value: Any, default: int) -> int:
+    """An integer value, ``default`` when absent (zero and negative values are kept, to be refused)."""
+    number = optional_int(value)
+    return default if number is None else number
+
+
 def pixel_format(ds: Dataset) -> PixelFormat:
-    bits_allocated = optional_int(ds.get("BitsAllocated")) or 16
+    bits_allocated = _int_or(ds.get("BitsAllocated"), 16)
     return PixelFormat(
         rows=optional_int(ds.get("Rows")),
         columns=optional_int(ds.get("Columns")),
-        samples_per_pixel=optional_int(ds.get("SamplesPerPixel")) or 1,
+        samples_per_pixel=_int_or(ds.get("SamplesPerPixel"), 1),
         bits_allocated=bits_allocated,
-        bits_stored=optional_int(ds.get("BitsStored")) or bits_allocated,
+        bits_stored=_int_or(ds.get("BitsStored"), bits_allocated),
         high_bit=optional_int(ds.get("HighBit")),
         signed=optional_int(ds.get("PixelRepresentation")) == 1,
-        frames=optional_int(ds.get("NumberOfFrames")) or 1,
+        frames=_int_or(ds.get("NumberOfFrames"), 1),
     )
 
 

@@ -115,7 +115,7 @@ def _load_dicom_seg(
     if sop_class != SEGMENTATION_STORAGE:
         raise IngestError(
             "segmentation_unsupported",
-            f"{path.name!r} is a DICOM {describe_sop_class(sop_class)}, not a DICOM "
+            f"{path.name!r} is a DICOM object of {describe_sop_class(sop_class)}, not a DICOM "
             "Segmentation. Upload a DICOM SEG or a NIfTI label map.",
         )
     seg_for = str(ds.get("FrameOfReferenceUID") or "")
