@@ -525,6 +525,7 @@ class Volume:
     warnings: list[str] = field(default_factory=list)  # what the read changed in the stored values
 
 
+_DEFLATED = "1.2.840.10008.1.2.1.99"
 _NATIVE_LE = frozenset({"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", ""})
 
 
@@ -555,7 +556,7 @@ def _decode_single(frame: FrameHeader) -> np.ndarray:
             return np.frombuffer(pixels, dtype=dtype, count=expected).reshape(frame.rows, frame.columns)
         # Wrong length or an odd element: let pydicom produce the precise error.
         return ds.pixel_array
-    if frame.raw_dataset:
+    if frame.raw_dataset or frame.transfer_syntax == _DEFLATED:  # pydicom's file-level reader takes neither
         return _dataset(frame).pixel_array
     return pixel_array(frame.path)
 

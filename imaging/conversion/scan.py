@@ -151,9 +151,10 @@ def _transfer_syntax(ds: Dataset, raw: bool) -> str:
     return _ENCODINGS.get((bool(encoding[0]), bool(encoding[1])), "")
 
 
-def _missing_image_parts(ds: Dataset, pixel_offset: int, path: Path) -> list[str]:
+def _missing_image_parts(ds: Dataset, pixel_offset: int, path: Path, raw: bool) -> list[str]:
     missing = [keyword for keyword in ("Rows", "Columns") if keyword not in ds]
-    if pixel_offset >= path.stat().st_size:
+    # A deflated file's offset counts inflated bytes; its pixel data is checked when it is decoded.
+    if _transfer_syntax(ds, raw) != declared.DEFLATED and pixel_offset >= path.stat().st_size:
         missing.append("Pixel Data")
     return missing
 
@@ -180,7 +181,7 @@ def _classify(
         return
     series_uid = printable(ds.get("SeriesInstanceUID") or "", 64)
     if sop_class in CT_CLASSES:
-        missing = _missing_image_parts(ds, pixel_offset, path)
+        missing = _missing_image_parts(ds, pixel_offset, path, raw)
         if missing:
             # pydicom reads a truncated file without complaint, up to where it ends: a CT image that
             # lacks its Type 1 image attributes is a damaged file, not something to skip silently.
