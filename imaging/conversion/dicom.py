@@ -2,14 +2,16 @@
 
 Three passes, each cheap before the next expensive one:
 
-1. ``scan_files``: headers only (``stop_before_pixels``) of every file, grouped by
-   SeriesInstanceUID; anything that is not a CT image (DICOMDIR, reports, localizers, stray text
-   files) is counted, not kept.
+1. ``scan_files`` (``scan``): headers only, every declared size checked against the bytes and the
+   caps (``declared``), images grouped by SeriesInstanceUID or, without one, by geometry
+   (``grouping``); anything that is not a CT image (DICOMDIR, reports, localizers, stray text files)
+   is counted, not kept. ``choose_series`` takes the longest series and its main stack (``stacks``).
 2. ``plan_series``: geometry checks on the headers of the chosen series, sorting along the slice
    normal, the stored layout (see ``geometry``), the output dtype and the memory estimate. Every
    refusal says which series, where, and how much.
 3. ``read_volume``: decode each frame once, straight into its place in one preallocated array, in
-   Hounsfield units. No list of datasets with pixel data is ever kept.
+   Hounsfield units (the pixel quirks of ``quirks`` answered on the way). No list of datasets with
+   pixel data is ever kept.
 """
 
 from __future__ import annotations
