@@ -147,3 +147,28 @@ def _listen_until(env: dict[str, str], count: int) -> None:
         if IngestJob.objects.count() >= count:
             return
     raise AssertionError(f"The listener created {IngestJob.objects.count()} job(s), expected {count}.")
+
+
+@pytest.mark.django_db
+def test_an_anonymised_series_without_uids_succeeds_with_warnings_on_the_job_and_the_study(case, tmp_path):
+    """Odd is not hostile: the issue's series (no Study, Series or SOP Class UID) converts, and says how."""
+    from tests.imaging.wild import BY_NAME as WILD
+
+    expect = WILD["anonymised_jpeg2000_without_uids"].build(tmp_path)
+    job = ingest_local_paths(case=case, paths=[expect.folder], enqueue=False)
+    run_ingest_job.apply(args=(job.pk,))
+    job.refresh_from_db()
+
+    assert job.status == IngestJob.Status.SUCCEEDED, job.error
+    study = ImagingStudy.objects.get(case=case)
+    assert study.series_instance_uid.startswith("2.25.")
+    grouped = [w for w in job.warnings if w.startswith("20 file(s) have no SeriesInstanceUID")]
+    assert grouped and grouped[0] in study.metadata["warnings"]
+    assert set(study.metadata["warnings"]) <= set(job.warnings)
+
+    # The same files again: the same generated UID, so the same study is updated, not a second one.
+    again = ingest_local_paths(case=case, paths=[expect.folder], enqueue=False)
+    run_ingest_job.apply(args=(again.pk,))
+    again.refresh_from_db()
+    assert again.status == IngestJob.Status.SUCCEEDED, again.error
+    assert list(ImagingStudy.objects.filter(case=case).values_list("pk", flat=True)) == [study.pk]
