@@ -50,7 +50,6 @@ SCAN_TAGS = [
     "Rows",
     "Columns",
     "SamplesPerPixel",
-    "PhotometricInterpretation",
     "BitsAllocated",
     "BitsStored",
     "HighBit",
@@ -251,12 +250,13 @@ def frames_of(
     pixel_offset: int | None = None,
     *,
     raw_dataset: bool = False,
+    fmt: PixelFormat | None = None,
 ) -> list[FrameHeader]:
     """One FrameHeader per frame. NumberOfFrames and the per-frame sequence were checked by ``declared``."""
     shared_seq = ds.get("SharedFunctionalGroupsSequence")
     shared = shared_seq[0] if shared_seq else None
     per_frame = ds.get("PerFrameFunctionalGroupsSequence") or []
-    fmt = pixel_format(ds)
+    fmt = fmt or pixel_format(ds)
     slope, intercept = ds.get("RescaleSlope"), ds.get("RescaleIntercept")
     s, i = _rescale(slope, intercept)
     single = fmt.frames == 1

@@ -233,7 +233,7 @@ def _add_image(
     transfer_syntax = _transfer_syntax(ds, raw)
     declared.check_pixel_bytes(path, pixel_offset, transfer_syntax, fmt)
     declared.check_frames(ds, fmt, caps)
-    frames = frames_of(path, ds, transfer_syntax, pixel_offset, raw_dataset=raw)
+    frames = frames_of(path, ds, transfer_syntax, pixel_offset, raw_dataset=raw, fmt=fmt)
     series_uid = printable(ds.get("SeriesInstanceUID") or "", 64)
     if series_uid:
         series = result.series.get(series_uid) or _new_series(ds, series_uid, modality_of(ds))
