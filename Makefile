@@ -95,3 +95,9 @@ bench-search: install-test
 
 bench-ingest: install-test
 	$(BIN)/python benchmarks/ingest.py --size full
+
+## make bench-tolerance: DICOM from the wild against dcm2niix, and the hostile corpus (benchmarks/dicom_tolerance.py).
+.PHONY: bench-tolerance
+bench-tolerance: $(VENV)/.installed-bench
+	$(BIN)/python benchmarks/dicom_tolerance.py
+	$(BIN)/python benchmarks/dicom_tolerance.py --hostile --with-dcm2niix

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import stat
+import unicodedata
 import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -23,6 +24,8 @@ _CHUNK = 1 << 20
 _DRIVE = re.compile(r"^[A-Za-z]:")
 # Finder and Windows leave these in zips; they are never DICOM and are not worth extracting.
 _JUNK_PARTS = ("__MACOSX",)
+_MAX_NAME_BYTES = 255  # one path component, on every common file system
+_SUPPORTED_COMPRESSION = frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA})
 
 
 @dataclass
@@ -51,8 +54,14 @@ class GatheredFiles:
     skipped_entries: int = 0  # junk entries of archives (__MACOSX, ._*) not extracted
 
 
+def _shown(name: str) -> str:
+    """An entry name for a message: printable, at most 120 characters."""
+    text = "".join(c if c.isprintable() else "?" for c in name)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
 def _check_entry_name(archive: Path, name: str) -> PurePosixPath:
-    shown = name if len(name) <= 120 else name[:117] + "..."
+    shown = _shown(name)
     if "\x00" in name:
         raise IngestError("archive_unsafe_path", f"Archive {archive.name} has an entry name with a NUL byte.")
     normalized = name.replace("\\", "/")
@@ -71,6 +80,12 @@ def _check_entry_name(archive: Path, name: str) -> PurePosixPath:
         )
     if not parts:
         raise IngestError("archive_unsafe_path", f"Archive {archive.name} has an entry with an empty name.")
+    if any(len(p.encode("utf-8", "surrogateescape")) > _MAX_NAME_BYTES for p in parts):
+        raise IngestError(
+            "archive_unsafe_path",
+            f"Archive {archive.name} has an entry whose name has a part longer than {_MAX_NAME_BYTES} bytes "
+            f"({shown!r}); no file system stores it. Re-create the zip with shorter names.",
+        )
     return PurePosixPath(*parts)
 
 
@@ -86,6 +101,13 @@ def extract_zip(archive: Path, dest: Path, budget: ExtractionBudget) -> tuple[li
     Returns the extracted files and the number of junk entries skipped.
     """
     with _open_zip(archive) as zf:
+        entries = len(zf.infolist())
+        if budget.files_used + entries > budget.max_files * 2:  # before a name is checked: junk counts too
+            raise IngestError(
+                "too_many_files",
+                f"Archive {archive.name} holds {entries:,} entries; the limit for one upload is "
+                f"{budget.max_files:,} files. Split it into smaller uploads.",
+            )
         planned, skipped = _plan_entries(archive, zf)
         _check_budget(archive, planned, budget)
         dest.mkdir(parents=True, exist_ok=True)
@@ -107,6 +129,11 @@ def _is_junk(rel: PurePosixPath) -> bool:
     return any(p in _JUNK_PARTS for p in rel.parts) or rel.name.startswith("._")
 
 
+def _name_key(rel: PurePosixPath) -> str:
+    """Names that one file system or another would store as the same file (case, Unicode form)."""
+    return unicodedata.normalize("NFC", str(rel)).casefold()
+
+
 def _plan_entries(archive: Path, zf: zipfile.ZipFile) -> tuple[list[tuple[zipfile.ZipInfo, PurePosixPath]], int]:
     """The entries to extract with their safe relative paths, and the number of junk entries left out."""
     planned: list[tuple[zipfile.ZipInfo, PurePosixPath]] = []
@@ -119,20 +146,37 @@ def _plan_entries(archive: Path, zf: zipfile.ZipFile) -> tuple[list[tuple[zipfil
         if _is_junk(rel):
             skipped += 1
             continue
-        key = str(rel).lower()
+        key = _name_key(rel)
         if key in seen:
             raise IngestError(
                 "archive_unsafe_path",
-                f"Archive {archive.name} has two entries named {str(rel)!r}. Re-create the zip.",
+                f"Archive {archive.name} has two entries named {_shown(str(rel))!r} (names that differ only in case "
+                "or Unicode form are the same file on many systems). Re-create the zip.",
             )
         seen.add(key)
         planned.append((info, rel))
+    _check_file_folder_clash(archive, planned, seen)
     return planned, skipped
+
+
+def _check_file_folder_clash(
+    archive: Path, planned: list[tuple[zipfile.ZipInfo, PurePosixPath]], names: set[str]
+) -> None:
+    """An entry named like another entry's folder ("a" and "a/b") cannot be extracted as both."""
+    for _, rel in planned:
+        for parent in list(rel.parents)[:-1]:
+            if _name_key(parent) in names:
+                raise IngestError(
+                    "archive_unsafe_path",
+                    f"Archive {archive.name} has an entry {_shown(str(parent))!r} that is also the folder of "
+                    f"{_shown(str(rel))!r}. Re-create the zip from the folder itself.",
+                )
 
 
 def _check_entry(archive: Path, info: zipfile.ZipInfo) -> PurePosixPath:
     """The entry's safe relative path; a link or a password-protected entry is refused."""
-    rel = _check_entry_name(archive, info.filename)
+    # zipfile cuts a name at its first NUL ("evil.dcm\0.txt" reads as "evil.dcm"); the original has it.
+    rel = _check_entry_name(archive, info.orig_filename)
     if _is_symlink(info):
         raise IngestError(
             "archive_unsafe_path",
@@ -142,7 +186,13 @@ def _check_entry(archive: Path, info: zipfile.ZipInfo) -> PurePosixPath:
     if info.flag_bits & 0x1:
         raise IngestError(
             "archive_encrypted",
-            f"Archive {archive.name} is password-protected ({info.filename!r}). Upload it without a password.",
+            f"Archive {archive.name} is password-protected ({_shown(info.filename)!r}). Upload it without a password.",
+        )
+    if info.compress_type not in _SUPPORTED_COMPRESSION:
+        raise IngestError(
+            "archive_unsupported_compression",
+            f"Archive {archive.name} compresses {_shown(info.filename)!r} with method {info.compress_type}, which "
+            "cannot be unpacked here. Re-create the zip with the standard (deflate) compression.",
         )
     return rel
 
@@ -190,7 +240,8 @@ def _extract_entry(
     except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:
         raise IngestError(
             "archive_corrupt",
-            f"Archive {archive.name} is damaged: entry {info.filename!r} cannot be unpacked ({exc}). Upload it again.",
+            f"Archive {archive.name} is damaged: entry {_shown(info.filename)!r} cannot be unpacked ({exc}; its "
+            "contents do not match its declared size or checksum). Upload it again.",
         ) from exc
     return target
 

@@ -2,334 +2,76 @@
 
 Three passes, each cheap before the next expensive one:
 
-1. ``scan_files``: headers only (``stop_before_pixels``) of every file, grouped by
-   SeriesInstanceUID; anything that is not a CT image (DICOMDIR, reports, localizers, stray text
-   files) is counted, not kept.
+1. ``scan_files`` (``scan``): headers only, every declared size checked against the bytes and the
+   caps (``declared``), images grouped by SeriesInstanceUID or, without one, by geometry
+   (``grouping``); anything that is not a CT image (DICOMDIR, reports, localizers, stray text files)
+   is counted, not kept. ``choose_series`` takes the longest series and its main stack (``stacks``).
 2. ``plan_series``: geometry checks on the headers of the chosen series, sorting along the slice
    normal, the stored layout (see ``geometry``), the output dtype and the memory estimate. Every
    refusal says which series, where, and how much.
 3. ``read_volume``: decode each frame once, straight into its place in one preallocated array, in
-   Hounsfield units. No list of datasets with pixel data is ever kept.
+   Hounsfield units (the pixel quirks of ``quirks`` answered on the way). No list of datasets with
+   pixel data is ever kept.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal, overload
+from typing import Any
 
 import numpy as np
 import pydicom
-from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError
-from pydicom.multival import MultiValue
+from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.pixels import get_decoder, iter_pixels, pixel_array
 from pydicom.uid import UID
 
-from . import pydicom_warnings
+from . import pydicom_warnings, quirks, stacks
 from .errors import INTERRUPTIONS, IngestError
 from .geometry import Layout, plan_layout
+from .headers import (
+    CT_CLASSES,
+    CT_IMAGE_STORAGE,
+    ENHANCED_CT_IMAGE_STORAGE,
+    LEGACY_ENHANCED_CT_IMAGE_STORAGE,
+    MEDIA_STORAGE_DIRECTORY,
+    SEGMENTATION_STORAGE,
+    FrameHeader,
+    functional_group_value,
+    printable,
+)
+from .scan import scan_files
+from .series import ScanResult, SeriesInfo
 
-CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
-ENHANCED_CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2.1"
-LEGACY_ENHANCED_CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2.2"
-CT_CLASSES = frozenset({CT_IMAGE_STORAGE, ENHANCED_CT_IMAGE_STORAGE, LEGACY_ENHANCED_CT_IMAGE_STORAGE})
-MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
-SEGMENTATION_STORAGE = "1.2.840.10008.5.1.4.1.1.66.4"
+__all__ = [
+    "CT_CLASSES",
+    "CT_IMAGE_STORAGE",
+    "ENHANCED_CT_IMAGE_STORAGE",
+    "LEGACY_ENHANCED_CT_IMAGE_STORAGE",
+    "MEDIA_STORAGE_DIRECTORY",
+    "SEGMENTATION_STORAGE",
+    "FrameHeader",
+    "ScanResult",
+    "SeriesInfo",
+    "SeriesPlan",
+    "Volume",
+    "choose_series",
+    "functional_group_value",
+    "plan_series",
+    "read_volume",
+    "scan_files",
+]
 
 _ORIENTATION_ATOL = 1e-3  # direction cosines; ~0.06 degrees
 _SPACING_RTOL = 1e-3
 _MAX_LISTED = 5
 
 
-# --------------------------------------------------------------------------------------- scan
-
-# Parsing only these top-level elements halves the header scan (0.23 s -> 0.13 s for 300 slices).
-_SCAN_TAGS = [
-    "SOPClassUID",
-    "Modality",
-    "ImageType",
-    "StudyInstanceUID",
-    "SeriesInstanceUID",
-    "FrameOfReferenceUID",
-    "AcquisitionNumber",
-    "TemporalPositionIdentifier",
-    "ImagePositionPatient",
-    "ImageOrientationPatient",
-    "PixelSpacing",
-    "SliceThickness",
-    "Rows",
-    "Columns",
-    "SamplesPerPixel",
-    "BitsAllocated",
-    "BitsStored",
-    "PixelRepresentation",
-    "NumberOfFrames",
-    "RescaleSlope",
-    "RescaleIntercept",
-    "SharedFunctionalGroupsSequence",
-    "PerFrameFunctionalGroupsSequence",
-    "DirectoryRecordSequence",
-    "AcquisitionDate",
-    "AcquisitionTime",
-    "SeriesDate",
-    "SeriesTime",
-    "StudyDate",
-    "StudyTime",
-]
-
-
-@dataclass(frozen=True)
-class FrameHeader:
-    """What the geometry checks need to know about one 2-D frame (a file, or a frame of one)."""
-
-    path: Path
-    frame: int | None  # index within a multi-frame file, None for a single-frame file
-    position: tuple[float, float, float] | None
-    orientation: tuple[float, float, float, float, float, float] | None
-    rows: int | None
-    columns: int | None
-    pixel_spacing: tuple[float, float] | None  # (between rows, between columns), DICOM order
-    slope: float
-    intercept: float
-    samples_per_pixel: int
-    transfer_syntax: str
-    bits_allocated: int = 16
-    bits_stored: int = 16
-    signed: bool = True
-    pixel_offset: int | None = None  # file position of the Pixel Data element, seen by the scan
-    acquisition_number: int | None = None
-    temporal_position: int | None = None
-
-    def describe(self) -> str:
-        where = self.path.name if self.frame is None else f"{self.path.name} frame {self.frame + 1}"
-        return where
-
-
-@dataclass
-class SeriesInfo:
-    uid: str
-    sop_class_uid: str
-    modality: str
-    study_uid: str | None
-    frame_of_reference_uid: str | None
-    frames: list[FrameHeader] = field(default_factory=list)
-    files: int = 0
-    acquired_at: datetime | None = None
-    slice_thickness: float | None = None
-
-
-@dataclass
-class ScanResult:
-    series: dict[str, SeriesInfo] = field(default_factory=dict)
-    # What was found and set aside, by kind, e.g. {"non-DICOM file": 3, "DICOMDIR": 1}.
-    others: Counter[str] = field(default_factory=Counter)
-    # Image series that are not usable CT volumes (MR, localizers, ...): uid -> (kind, count).
-    other_series: dict[str, tuple[str, int]] = field(default_factory=dict)
-    segmentations: list[Path] = field(default_factory=list)
-    damaged: list[tuple[Path, str]] = field(default_factory=list)
-
-
-@overload
-def _floats(value: Any, n: Literal[2]) -> tuple[float, float] | None: ...
-@overload
-def _floats(value: Any, n: Literal[3]) -> tuple[float, float, float] | None: ...
-@overload
-def _floats(value: Any, n: Literal[6]) -> tuple[float, float, float, float, float, float] | None: ...
-@overload
-def _floats(value: Any, n: int) -> tuple[float, ...] | None: ...
-def _floats(value: Any, n: int) -> tuple[float, ...] | None:
-    """``n`` finite floats from a DICOM value, or None when absent or malformed."""
-    if value is None or value == "":
-        return None
-    items = list(value) if isinstance(value, (list, tuple, MultiValue)) else [value]
-    try:
-        seq = tuple(float(v) for v in items)
-    except (TypeError, ValueError):
-        return None
-    if len(seq) != n or not all(math.isfinite(v) for v in seq):
-        return None
-    return seq
-
-
-def functional_group_value(per_frame: Dataset | None, shared: Dataset | None, sequence: str, keyword: str) -> Any:
-    """A functional-group attribute: the per-frame item wins over the shared one."""
-    for group in (per_frame, shared):
-        if group is None:
-            continue
-        seq = group.get(sequence)
-        if seq:
-            value = seq[0].get(keyword)
-            if value is not None and value != "":
-                return value
-    return None
-
-
-def _optional_int(value: Any) -> int | None:
-    try:
-        return int(value) if value not in (None, "") else None
-    except (TypeError, ValueError):
-        return None
-
-
-def _acquired_at(ds: Dataset) -> datetime | None:
-    for date_kw, time_kw in (
-        ("AcquisitionDate", "AcquisitionTime"),
-        ("SeriesDate", "SeriesTime"),
-        ("StudyDate", "StudyTime"),
-    ):
-        date = str(ds.get(date_kw) or "")
-        if len(date) == 8 and date.isdigit():
-            time = str(ds.get(time_kw) or "").split(".")[0].ljust(6, "0")[:6]
-            try:
-                return datetime.strptime(date + (time if time.isdigit() else "000000"), "%Y%m%d%H%M%S")
-            except ValueError:
-                continue
-    return None
-
-
-def _frames_of(path: Path, ds: Dataset, transfer_syntax: str, pixel_offset: int | None = None) -> list[FrameHeader]:
-    shared_seq = ds.get("SharedFunctionalGroupsSequence")
-    shared = shared_seq[0] if shared_seq else None
-    per_frame = ds.get("PerFrameFunctionalGroupsSequence") or []
-    n_frames = _optional_int(ds.get("NumberOfFrames")) or 1
-    rows, columns = _optional_int(ds.get("Rows")), _optional_int(ds.get("Columns"))
-    samples = _optional_int(ds.get("SamplesPerPixel")) or 1
-    bits_allocated = _optional_int(ds.get("BitsAllocated")) or 16
-    bits_stored = _optional_int(ds.get("BitsStored")) or bits_allocated
-    signed = _optional_int(ds.get("PixelRepresentation")) == 1
-    frames = []
-    for f in range(n_frames):
-        pf = per_frame[f] if f < len(per_frame) else None
-        multi = shared is not None or pf is not None
-        if multi:
-            fg = functools.partial(functional_group_value, pf, shared)
-            position = fg("PlanePositionSequence", "ImagePositionPatient")
-            orientation = fg("PlaneOrientationSequence", "ImageOrientationPatient")
-            spacing = fg("PixelMeasuresSequence", "PixelSpacing")
-            slope = fg("PixelValueTransformationSequence", "RescaleSlope")
-            intercept = fg("PixelValueTransformationSequence", "RescaleIntercept")
-            content = pf.get("FrameContentSequence") if pf is not None else None
-            temporal = _optional_int(content[0].get("TemporalPositionIndex")) if content else None
-        else:
-            position = ds.get("ImagePositionPatient")
-            orientation = ds.get("ImageOrientationPatient")
-            spacing = ds.get("PixelSpacing")
-            temporal = _optional_int(ds.get("TemporalPositionIdentifier"))
-            slope = intercept = None
-        if slope is None:
-            slope = ds.get("RescaleSlope")
-        if intercept is None:
-            intercept = ds.get("RescaleIntercept")
-        frames.append(
-            FrameHeader(
-                path=path,
-                frame=f if n_frames > 1 or multi else None,
-                position=_floats(position, 3),
-                orientation=_floats(orientation, 6),
-                rows=rows,
-                columns=columns,
-                pixel_spacing=_floats(spacing, 2),
-                slope=float(slope) if slope not in (None, "") else 1.0,
-                intercept=float(intercept) if intercept not in (None, "") else 0.0,
-                samples_per_pixel=samples,
-                transfer_syntax=transfer_syntax,
-                bits_allocated=bits_allocated,
-                bits_stored=bits_stored,
-                signed=signed,
-                pixel_offset=pixel_offset if n_frames == 1 and not multi else None,
-                acquisition_number=_optional_int(ds.get("AcquisitionNumber")),
-                temporal_position=temporal,
-            )
-        )
-    return frames
-
-
-def _is_localizer(ds: Dataset) -> bool:
-    image_type = ds.get("ImageType") or []
-    if isinstance(image_type, str):
-        image_type = [image_type]
-    return any(str(v).upper() == "LOCALIZER" for v in image_type)
-
-
-@pydicom_warnings.logged_only()  # every file of the upload is parsed, damaged ones included
-def scan_files(paths: Iterable[Path]) -> ScanResult:
-    """Read the headers of ``paths`` and group the CT images by series."""
-    result = ScanResult()
-    for path in paths:
-        try:
-            with open(path, "rb") as fh:
-                ds = pydicom.dcmread(fh, stop_before_pixels=True, specific_tags=_SCAN_TAGS)
-                pixel_offset = fh.tell()  # pydicom stops with the file at the Pixel Data tag
-        except InvalidDicomError:
-            suffix = path.suffix.lower() or "no extension"
-            result.others[f"non-DICOM files ({suffix})"] += 1
-            continue
-        except INTERRUPTIONS:
-            raise
-        except Exception as exc:  # noqa: BLE001 - bad bytes raise anything; report, never crash
-            result.damaged.append((path, f"{type(exc).__name__}: {exc}"[:200]))
-            continue
-        try:
-            _classify(path, ds, result, pixel_offset)
-        except INTERRUPTIONS:
-            raise
-        except Exception as exc:  # noqa: BLE001 - malformed values inside a parsable file
-            result.damaged.append((path, f"{type(exc).__name__}: {exc}"[:200]))
-    return result
-
-
-def _classify(path: Path, ds: Dataset, result: ScanResult, pixel_offset: int | None = None) -> None:
-    meta = getattr(ds, "file_meta", None)
-    sop_class = str(ds.get("SOPClassUID") or (meta.get("MediaStorageSOPClassUID") if meta else "") or "")
-    transfer_syntax = str(meta.get("TransferSyntaxUID", "")) if meta is not None else ""
-    if sop_class == MEDIA_STORAGE_DIRECTORY or "DirectoryRecordSequence" in ds:
-        result.others["DICOMDIR"] += 1
-        return
-    if sop_class == SEGMENTATION_STORAGE:
-        result.segmentations.append(path)
-        result.others["DICOM SEG segmentations"] += 1
-        return
-    modality = str(ds.get("Modality") or "?")
-    series_uid = str(ds.get("SeriesInstanceUID") or "")
-    is_image = "Rows" in ds and "Columns" in ds
-    if sop_class in CT_CLASSES and (not is_image or not series_uid):
-        # pydicom reads a truncated file without complaint, up to where it ends: a CT image that
-        # lacks its Type 1 image attributes is a damaged file, not something to skip silently.
-        result.damaged.append((path, "a CT image without Rows/Columns/SeriesInstanceUID: truncated or incomplete"))
-        return
-    if not is_image:
-        name = UID(sop_class).name if sop_class else "unknown SOP class"
-        result.others[f"{name} objects without image data"] += 1
-        return
-    if sop_class not in CT_CLASSES or _is_localizer(ds):
-        kind = f"{modality} localizer images" if _is_localizer(ds) else f"{modality} images ({UID(sop_class).name})"
-        result.others[kind] += 1
-        if series_uid:
-            prev = result.other_series.get(series_uid, (kind, 0))
-            result.other_series[series_uid] = (prev[0], prev[1] + 1)
-        return
-    series = result.series.get(series_uid)
-    if series is None:
-        thickness = _floats(ds.get("SliceThickness"), 1)
-        series = SeriesInfo(
-            uid=series_uid,
-            sop_class_uid=sop_class,
-            modality=modality,
-            study_uid=str(ds.get("StudyInstanceUID") or "") or None,
-            frame_of_reference_uid=str(ds.get("FrameOfReferenceUID") or "") or None,
-            acquired_at=_acquired_at(ds),
-            slice_thickness=thickness[0] if thickness else None,
-        )
-        result.series[series_uid] = series
-    series.frames.extend(_frames_of(path, ds, transfer_syntax, pixel_offset))
-    series.files += 1
+# --------------------------------------------------------------------------------------- choose
 
 
 def _found_summary(scan: ScanResult) -> str:
@@ -337,15 +79,42 @@ def _found_summary(scan: ScanResult) -> str:
     return ", ".join(parts) if parts else "nothing at all"
 
 
+_ACTIONS = {
+    "declared_size_mismatch": "The files are damaged or were written by a broken exporter: re-export the series.",
+    "implausible_header": "The export is broken: re-export the series from the PACS.",
+    "too_many_frames": "Upload the series in parts, or ask an administrator to raise the frame cap.",
+    "header_too_large": "These are not ordinary image headers: re-export the series from the PACS.",
+    "corrupt_pixel_data": "The files are probably truncated: re-export the series and upload it again.",
+    "archive_too_large": "The files were refused unopened: re-export the series uncompressed.",
+    "damaged_file": "Re-export the series from the PACS and upload it again.",
+}
+
+
+def _listed(items: list[tuple[Path, str]]) -> str:
+    shown = "; ".join(f"{printable(p.name, 80)} ({why})" for p, why in items[:_MAX_LISTED])
+    return shown + (f"; and {len(items) - _MAX_LISTED} more" if len(items) > _MAX_LISTED else "")
+
+
+def _refuse_untrusted(scan: ScanResult) -> None:
+    """Files whose declared sizes or values the scan refused: the first code found, every file listed."""
+    if not scan.refused:
+        return
+    code = scan.refused[0][1]
+    same = [(p, why) for p, c, why in scan.refused if c == code]
+    raise IngestError(
+        code,
+        f"{len(same)} file(s) cannot be trusted as they are: {_listed(same)}. {_ACTIONS.get(code, '')}".strip(),
+    )
+
+
 def choose_series(scan: ScanResult) -> tuple[SeriesInfo, list[dict[str, Any]]]:
-    """The CT series with the most frames, and a record of every image series left out."""
+    """The CT series with the most frames (its main stack), and a record of every image series left out."""
+    _refuse_untrusted(scan)
     if scan.damaged:
-        listed = "; ".join(f"{p.name} ({why})" for p, why in scan.damaged[:_MAX_LISTED])
-        more = f" and {len(scan.damaged) - _MAX_LISTED} more" if len(scan.damaged) > _MAX_LISTED else ""
         raise IngestError(
             "damaged_file",
             f"{len(scan.damaged)} file(s) look like DICOM but cannot be read (truncated or corrupt): "
-            f"{listed}{more}. Re-export the series from the PACS and upload it again.",
+            f"{_listed(scan.damaged)}. {_ACTIONS['damaged_file']}",
         )
     if not scan.series:
         raise IngestError(
@@ -354,7 +123,7 @@ def choose_series(scan: ScanResult) -> tuple[SeriesInfo, list[dict[str, Any]]]:
             "Upload the CT series itself (axial slices or an enhanced CT object).",
         )
     ranked = sorted(scan.series.values(), key=lambda s: (-len(s.frames), s.uid))
-    chosen = ranked[0]
+    chosen = stacks.separate(ranked[0], localizers=scan.localizers.get(ranked[0].uid, 0))
     ignored = [
         {
             "series_instance_uid": s.uid,
@@ -384,6 +153,7 @@ class SeriesPlan:
     dtype: np.dtype
     slice_step: float
     transfer_syntaxes: tuple[str, ...]
+    warnings: list[str] = field(default_factory=list)  # the series' own, then what the plan noticed
 
     @property
     def estimated_bytes(self) -> int:
@@ -415,7 +185,7 @@ def _check_geometry_present(uid: str, frames: list[FrameHeader]) -> None:
     missing = [f for f in frames if f.position is None or f.orientation is None or f.pixel_spacing is None]
     if not missing:
         return
-    what = {
+    lacking = Counter(
         keyword
         for f in missing
         for keyword, value in (
@@ -424,12 +194,12 @@ def _check_geometry_present(uid: str, frames: list[FrameHeader]) -> None:
             ("PixelSpacing", f.pixel_spacing),
         )
         if value is None
-    }
+    )
+    what = "; ".join(f"{n} of {len(frames)} images lack {keyword}" for keyword, n in sorted(lacking.items()))
     raise IngestError(
         "missing_geometry",
-        f"Series {uid}: {len(missing)} of {len(frames)} images lack {', '.join(sorted(what))} "
-        f"(e.g. {missing[0].describe()}), so they cannot be placed in space. Export the series "
-        "with its geometry (a standard CT export does), not as screenshots or secondary captures.",
+        f"Series {uid}: {what} (e.g. {missing[0].describe()}), so they cannot be placed in space. Export the "
+        "series with its geometry (a standard CT export does), not as screenshots or secondary captures.",
     )
 
 
@@ -572,6 +342,7 @@ def plan_series(series: SeriesInfo, *, min_slices: int, max_tilt_fraction: float
         dtype=_output_dtype(stack.frames),
         slice_step=mean_step,
         transfer_syntaxes=syntaxes,
+        warnings=[*series.warnings, *quirks.order_warnings(uid, stack.frames)],
     )
     _check_memory(plan, plan.dtype, max_volume_bytes)
     return plan
@@ -753,24 +524,24 @@ class Volume:
     array: np.ndarray
     layout: Layout
     scalar_range: tuple[float, float]
+    warnings: list[str] = field(default_factory=list)  # what the read changed in the stored values
 
 
+_DEFLATED = "1.2.840.10008.1.2.1.99"
 _NATIVE_LE = frozenset({"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", ""})
 
 
 def _decode_single(frame: FrameHeader) -> np.ndarray:
-    """Stored values of a single-frame file.
+    """Stored values of a single-frame file (bits above BitsStored not yet masked: see ``quirks``).
 
-    Uncompressed little-endian data whose stored bits fill the allocated bits is used as it lies
-    in the file: read from the Pixel Data offset the header scan saw, or else from a fresh parse.
-    pydicom's generic decoder costs about 1.4 ms per slice on top (three times the read itself),
-    and re-parsing the header another 0.3 ms. Everything else (compressed, big endian, signed values
-    in fewer bits than allocated, which need sign extension) goes through pydicom's decoders.
+    Uncompressed little-endian greyscale data is used as it lies in the file: read from the Pixel
+    Data offset the header scan saw, or else from a fresh parse. pydicom's generic decoder costs about
+    1.4 ms per slice on top (three times the read itself), and re-parsing the header another 0.3 ms.
+    Everything else (compressed, big endian, deflated) goes through pydicom's decoders.
     """
     if (
         frame.transfer_syntax in _NATIVE_LE
         and frame.bits_allocated in (8, 16, 32)
-        and frame.bits_stored == frame.bits_allocated
         and frame.samples_per_pixel == 1
         and frame.rows
         and frame.columns
@@ -781,13 +552,25 @@ def _decode_single(frame: FrameHeader) -> np.ndarray:
             data = _read_native_pixels(frame.path, frame.pixel_offset, frame.transfer_syntax, expected * dtype.itemsize)
             if data is not None:
                 return np.frombuffer(data, dtype=dtype, count=expected).reshape(frame.rows, frame.columns)
-        ds = pydicom.dcmread(frame.path)
-        data = ds.get("PixelData")
-        if isinstance(data, bytes) and len(data) // dtype.itemsize >= expected:
-            return np.frombuffer(data, dtype=dtype, count=expected).reshape(frame.rows, frame.columns)
+        ds = _dataset(frame)
+        pixels = ds.get("PixelData")
+        if isinstance(pixels, bytes) and len(pixels) // dtype.itemsize >= expected:
+            return np.frombuffer(pixels, dtype=dtype, count=expected).reshape(frame.rows, frame.columns)
         # Wrong length or an odd element: let pydicom produce the precise error.
         return ds.pixel_array
+    if frame.raw_dataset or frame.transfer_syntax == _DEFLATED:  # pydicom's file-level reader takes neither
+        return _dataset(frame).pixel_array
     return pixel_array(frame.path)
+
+
+def _dataset(frame: FrameHeader) -> Dataset:
+    """The whole file, read the way the scan read it (forced for a dataset without File Meta)."""
+    ds = pydicom.dcmread(frame.path, force=frame.raw_dataset)
+    meta = getattr(ds, "file_meta", None)
+    if meta is None or not meta.get("TransferSyntaxUID"):
+        ds.file_meta = meta if meta is not None else FileMetaDataset()
+        ds.file_meta.TransferSyntaxUID = UID(frame.transfer_syntax or "1.2.840.10008.1.2")
+    return ds
 
 
 _PIXEL_DATA_TAG = b"\xe0\x7f\x10\x00"
@@ -915,50 +698,86 @@ def read_volume(
     progress: Callable[[float], None] | None = None,
 ) -> Volume:
     """Decode every frame of ``plan`` into one preallocated array, in Hounsfield units."""
-    layout = plan.layout
-    out = np.empty(layout.grid.shape, dtype=plan.dtype)
-    view = layout.acquisition_view(out)
-    rows, cols = view.shape[1], view.shape[2]
-    lo, hi = math.inf, -math.inf
-    done = 0
+    reader = _VolumeReader(plan, max_volume_bytes)
     total = len(plan.frames)
     for k, raw in _iter_decoded(plan, workers):
-        frame = plan.frames[k]
+        reader.place(k, raw)
+        if progress is not None and reader.done % 32 == 0:
+            progress(reader.done / total)
+    if reader.done != total:
+        raise IngestError(
+            "corrupt_pixel_data",
+            f"Series {plan.series.uid}: only {reader.done} of {total} frames could be read. Re-export the series.",
+        )
+    return Volume(
+        array=reader.out,
+        layout=plan.layout,
+        scalar_range=(float(reader.lo), float(reader.hi)),
+        warnings=reader.notes.warnings(plan.series.uid),
+    )
+
+
+class _VolumeReader:
+    """The output array, filled frame by frame: stored values checked, corrected, rescaled, placed."""
+
+    def __init__(self, plan: SeriesPlan, max_volume_bytes: int) -> None:
+        self.plan = plan
+        self.max_volume_bytes = max_volume_bytes
+        self.out = np.empty(plan.layout.grid.shape, dtype=plan.dtype)
+        self.view = plan.layout.acquisition_view(self.out)
+        self.lo, self.hi = math.inf, -math.inf
+        self.done = 0
+        self.notes = quirks.PixelNotes()
+
+    def place(self, k: int, raw: np.ndarray) -> None:
+        frame = self.plan.frames[k]
+        rows, cols = self.view.shape[1], self.view.shape[2]
         if raw.shape != (rows, cols):
             raise IngestError(
                 "corrupt_pixel_data",
-                f"Series {plan.series.uid}: {frame.describe()} decodes to {raw.shape[0]}x{raw.shape[-1]} "
+                f"Series {self.plan.series.uid}: {frame.describe()} decodes to {raw.shape[0]}x{raw.shape[-1]} "
                 f"pixels where its header says {rows}x{cols}. Re-export the series.",
             )
-        raw_lo, raw_hi = float(raw.min()), float(raw.max())
+        raw = self._stored_values(raw, frame)
+        padding = quirks.padding_mask(raw, frame)
+        real = raw if padding is None else raw[~padding]
+        raw_lo, raw_hi = (float(real.min()), float(real.max())) if real.size else (quirks.AIR_HU, quirks.AIR_HU)
         a, b = frame.slope * raw_lo + frame.intercept, frame.slope * raw_hi + frame.intercept
         s_lo, s_hi = min(a, b), max(a, b)
-        if out.dtype == np.int16 and (s_lo < _INT16_MIN or s_hi > _INT16_MAX):
+        if self.out.dtype == np.int16 and (s_lo < _INT16_MIN or s_hi > _INT16_MAX):
             # Exact integers that do not fit int16: float32 holds them exactly (up to 2**24).
-            _check_memory(plan, np.dtype(np.float32), max_volume_bytes)
-            out = out.astype(np.float32)
-            view = layout.acquisition_view(out)
-        target = view[k]
-        if out.dtype == np.int16:
-            if frame.slope == 1 and frame.intercept == 0 and raw.dtype == np.int16:
-                target[...] = raw
-            elif frame.slope == 1:
-                np.add(raw, np.int32(frame.intercept), out=target, casting="unsafe")
-            else:  # integer slope other than 1 (rare): exact in int32, range checked above
-                scaled = raw.astype(np.int32)
-                scaled *= int(frame.slope)
-                scaled += int(frame.intercept)
-                target[...] = scaled
-        else:
-            np.multiply(raw, np.float32(frame.slope), out=target, casting="unsafe")
-            target += np.float32(frame.intercept)
-        lo, hi = min(lo, s_lo), max(hi, s_hi)
-        done += 1
-        if progress is not None and done % 32 == 0:
-            progress(done / total)
-    if done != total:
-        raise IngestError(
-            "corrupt_pixel_data",
-            f"Series {plan.series.uid}: only {done} of {total} frames could be read. Re-export the series.",
-        )
-    return Volume(array=out, layout=layout, scalar_range=(float(lo), float(hi)))
+            _check_memory(self.plan, np.dtype(np.float32), self.max_volume_bytes)
+            self.out = self.out.astype(np.float32)
+            self.view = self.plan.layout.acquisition_view(self.out)
+        target = self.view[k]
+        _rescale_into(target, raw, frame)
+        if padding is not None:
+            target[padding] = quirks.AIR_HU
+            self.notes.counts["padding_voxels"] += int(padding.sum())
+            s_lo = min(s_lo, quirks.AIR_HU)
+        self.lo, self.hi = min(self.lo, s_lo), max(self.hi, s_hi)
+        self.done += 1
+
+    def _stored_values(self, raw: np.ndarray, frame: FrameHeader) -> np.ndarray:
+        if raw.dtype.kind in "iu" and frame.bits_stored < 8 * raw.dtype.itemsize:
+            raw = quirks.mask_bits(raw, frame.bits_stored, frame.signed, self.notes)
+        elif not frame.signed and frame.bits_stored == 16:
+            raw = quirks.fix_signedness(raw, self.notes)
+        return raw
+
+
+def _rescale_into(target: np.ndarray, raw: np.ndarray, frame: FrameHeader) -> None:
+    """``target = raw * slope + intercept``, exact for int16 output (ranges were checked)."""
+    if target.dtype == np.int16:
+        if frame.slope == 1 and frame.intercept == 0 and raw.dtype == np.int16:
+            target[...] = raw
+        elif frame.slope == 1:
+            np.add(raw, np.int32(frame.intercept), out=target, casting="unsafe")
+        else:  # integer slope other than 1 (rare): exact in int32, range checked above
+            scaled = raw.astype(np.int32)
+            scaled *= int(frame.slope)
+            scaled += int(frame.intercept)
+            target[...] = scaled
+    else:
+        np.multiply(raw, np.float32(frame.slope), out=target, casting="unsafe")
+        target += np.float32(frame.intercept)

@@ -27,6 +27,7 @@ import pydicom
 
 from . import colors, pydicom_warnings
 from .archive import ExtractionBudget, gather_files
+from .declared import HeaderCaps
 from .dicom import ScanResult, SeriesInfo, SeriesPlan, Volume, choose_series, plan_series, read_volume, scan_files
 from .errors import INTERRUPTIONS
 from .meshes import Mesh, MeshSettings, build_meshes
@@ -46,6 +47,18 @@ class Limits:
     max_archive_files: int = 20000
     min_slices: int = 3
     max_tilt_fraction: float = 0.25  # of a voxel, total drift across the stack
+    # What one header may declare or cost before it is refused (``declared``).
+    max_frames: int = 20_000  # frames in one file or one series
+    max_header_bytes: int = 64 * 1024**2
+    max_header_items: int = 50_000  # sequence items before the pixel data
+
+    def header_caps(self) -> HeaderCaps:
+        return HeaderCaps(
+            max_header_bytes=self.max_header_bytes,
+            max_header_items=self.max_header_items,
+            max_frames=self.max_frames,
+            max_inflated_bytes=self.max_volume_bytes,
+        )
 
 
 @dataclass
@@ -147,7 +160,7 @@ def _read_source(inputs: Sequence[Path], extract_dir: Path, limits: Limits, stag
         budget = ExtractionBudget(max_bytes=limits.max_archive_bytes, max_files=limits.max_archive_files)
         gathered = gather_files([Path(p) for p in inputs], extract_dir, budget)
     with stages.stage("scan"):
-        scan = scan_files(gathered.files)
+        scan = scan_files(gathered.files, caps=limits.header_caps())
         series, ignored_series = choose_series(scan)
         plan = plan_series(
             series,
@@ -227,6 +240,7 @@ def _segment_and_mesh(
     labels: Mapping[int, str] | None,
     out_dir: Path,
     stages: _Stages,
+    caps: HeaderCaps,
 ) -> tuple[LabelMap | None, list[StructureOutput]]:
     """Stages segmentation and meshes: the label map on the CT's grid, then one mesh per label."""
     grid = source.volume.layout.grid
@@ -234,7 +248,11 @@ def _segment_and_mesh(
     with stages.stage("segmentation"):
         if seg_path is not None:
             label_map = load_segmentation(
-                seg_path, grid=grid, frame_of_reference_uid=source.series.frame_of_reference_uid, labels=labels
+                seg_path,
+                grid=grid,
+                frame_of_reference_uid=source.series.frame_of_reference_uid,
+                labels=labels,
+                caps=caps,
             )
     structures: list[StructureOutput] = []
     with stages.stage("meshes"):
@@ -286,6 +304,7 @@ def _study_metadata(
     metadata["vti"] = vti_report
     metadata["ignored_series"] = source.ignored_series
     metadata["ignored_files"] = dict(sorted(source.scan.others.items()))
+    metadata["warnings"] = source.plan.warnings + source.volume.warnings
     metadata["converter"] = _versions()
     if label_map is not None:
         metadata["segmentation"] = {
@@ -299,7 +318,7 @@ def _study_metadata(
 
 def _warnings(source: _Source, label_map: LabelMap | None, structures: list[StructureOutput]) -> list[str]:
     """What a curator should know about a conversion that succeeded."""
-    warnings = []
+    warnings = source.plan.warnings + source.volume.warnings
     if source.ignored_series:
         warnings.append(f"{len(source.ignored_series)} other image series in the upload were not converted.")
     if label_map is not None:
@@ -333,7 +352,7 @@ def convert(
         seg_path, auto_detected = _segmentation_for(segmentation, source)
         with stages.stage("volume"):
             outputs = _VolumeOutputs(source.volume, out_dir, streamed=seg_path is not None)
-        label_map, structures = _segment_and_mesh(seg_path, source, labels, out_dir, stages)
+        label_map, structures = _segment_and_mesh(seg_path, source, labels, out_dir, stages, limits.header_caps())
         vti_report = outputs.finish(stages)
     except BaseException:
         if outputs is not None:

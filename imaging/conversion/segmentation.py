@@ -20,14 +20,18 @@ from typing import Any
 
 import numpy as np
 
-from . import pydicom_warnings
+from . import declared, pydicom_warnings
+from .declared import DeclaredSizeError, HeaderCaps
 from .errors import INTERRUPTIONS, IngestError
 from .geometry import ImageGrid
+from .headers import describe_sop_class, functional_group_value, optional_int, pixel_format, printable
 
 _AXIS_TOL = 1e-3
 # nibabel and ITK store NIfTI affines in RAS; DICOM and this library use LPS.
 _RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0, 1.0])
 _MAX_OUTSIDE_FRACTION = 0.01
+_MAX_SEGMENT = 65535
+_MAX_LISTED = 5
 
 
 @dataclass
@@ -63,20 +67,23 @@ def load_segmentation(
     grid: ImageGrid,
     frame_of_reference_uid: str | None,
     labels: Mapping[int, str] | None = None,
+    caps: HeaderCaps | None = None,
 ) -> LabelMap:
     """Read ``path`` (DICOM SEG or NIfTI) onto ``grid``. Raises IngestError on refusal.
 
     ``labels`` maps label values (NIfTI) or segment numbers (SEG) to names and wins over the names
     stored in the file. For NIfTI without ``labels`` a sidecar ``<name>.labels.json`` or
-    ``<name>.json`` ({"1": "liver", ...}) next to the file is used when present.
+    ``<name>.json`` ({"1": "liver", ...}) next to the file is used when present. ``caps`` bounds
+    what the file may declare (frames, header size; ``max_inflated_bytes`` caps its voxels too).
     """
     path = Path(path)
+    caps = caps or HeaderCaps()
     if not path.is_file():
         raise IngestError("segmentation_missing", f"Segmentation {path.name!r} does not exist.")
     if _is_nifti(path):
-        return _load_nifti(path, grid=grid, labels=labels)
+        return _load_nifti(path, grid=grid, labels=labels, max_bytes=caps.max_inflated_bytes)
     if _looks_like_dicom(path):
-        return _load_dicom_seg(path, grid=grid, frame_of_reference_uid=frame_of_reference_uid, labels=labels)
+        return _load_dicom_seg(path, grid=grid, frame_of_reference_uid=frame_of_reference_uid, labels=labels, caps=caps)
     raise IngestError(
         "segmentation_unsupported",
         f"Segmentation {path.name!r} is neither a DICOM SEG nor a NIfTI file (.nii/.nii.gz). Export the "
@@ -96,25 +103,19 @@ class _NotOnGridError(Exception):
 
 @pydicom_warnings.logged_only()  # a file that merely claims to be a SEG is read to find out
 def _load_dicom_seg(
-    path: Path, *, grid: ImageGrid, frame_of_reference_uid: str | None, labels: Mapping[int, str] | None
+    path: Path,
+    *,
+    grid: ImageGrid,
+    frame_of_reference_uid: str | None,
+    labels: Mapping[int, str] | None,
+    caps: HeaderCaps,
 ) -> LabelMap:
-    import pydicom
-
-    try:
-        ds = pydicom.dcmread(path, stop_before_pixels=True)
-    except INTERRUPTIONS:
-        raise
-    except Exception as exc:  # noqa: BLE001 - bad bytes raise anything
-        raise IngestError(
-            "segmentation_unreadable",
-            f"Segmentation {path.name!r} is not a readable DICOM file ({type(exc).__name__}: "
-            f"{str(exc)[:200]}). Export it again as a DICOM Segmentation object.",
-        ) from exc
+    ds, pixel_offset = _read_seg_header(path, caps)
     sop_class = str(ds.get("SOPClassUID") or "")
     if sop_class != SEGMENTATION_STORAGE:
         raise IngestError(
             "segmentation_unsupported",
-            f"{path.name!r} is a DICOM {pydicom.uid.UID(sop_class).name or 'object'}, not a DICOM "
+            f"{path.name!r} is a DICOM object of {describe_sop_class(sop_class)}, not a DICOM "
             "Segmentation. Upload a DICOM SEG or a NIfTI label map.",
         )
     seg_for = str(ds.get("FrameOfReferenceUID") or "")
@@ -125,13 +126,10 @@ def _load_dicom_seg(
             f"series uses {frame_of_reference_uid}: it belongs to another scan or another reconstruction. "
             "Upload the segmentation made on this series.",
         )
-    names = {
-        int(item.SegmentNumber): str(item.get("SegmentLabel") or f"segment {int(item.SegmentNumber)}")
-        for item in ds.get("SegmentSequence") or []
-    }
+    names = _segment_names(path, ds)
     for key, value in (labels or {}).items():
         names[int(key)] = str(value)
-    _check_pixel_data_complete(path, ds)
+    _check_declared_sizes(path, ds, pixel_offset, caps)
     seg_type = str(ds.get("SegmentationType") or "BINARY").upper()
     dtype = _label_dtype(max(names, default=1))
     metadata: dict[str, Any] = {
@@ -142,7 +140,7 @@ def _load_dicom_seg(
         "segments": len(names),
     }
     try:
-        array, src_counts, placed_counts = _place_frames(path, ds, grid, seg_type, dtype)
+        array, src_counts, placed_counts = _place_frames(path, ds, grid, seg_type, dtype, set(names))
     except _NotOnGridError:
         array, info = _seg_via_highdicom(path, grid, names, dtype)
         metadata.update(info)
@@ -161,34 +159,67 @@ def _load_dicom_seg(
     return LabelMap(array=array, names=names, metadata=metadata)
 
 
-def _check_pixel_data_complete(path: Path, ds: Any) -> None:
-    """pydicom decodes a truncated native SEG without complaint (it reads what is there): compare
-    the pixel data the header implies with what the file holds."""
-    import pydicom
+_SEG_UNREADABLE = frozenset({"corrupt_pixel_data", "damaged_file"})
 
-    syntax = str(ds.file_meta.get("TransferSyntaxUID", ""))
-    if syntax not in ("1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2"):
-        return  # encapsulated data: the decoder notices a truncated fragment
-    frames = int(ds.get("NumberOfFrames") or 1)
-    expected = -(-frames * int(ds.Rows) * int(ds.Columns) * int(ds.BitsAllocated) // 8)
+
+def _untrusted(path: Path, exc: DeclaredSizeError) -> IngestError:
+    code = "segmentation_unreadable" if exc.code in _SEG_UNREADABLE else exc.code
+    return IngestError(code, f"Segmentation {path.name!r} cannot be trusted: {exc.reason}. Export it again.")
+
+
+def _read_seg_header(path: Path, caps: HeaderCaps) -> tuple[Any, int]:
     try:
-        actual = len(pydicom.dcmread(path).get("PixelData") or b"")
+        return declared.guarded_read(path, caps)
+    except DeclaredSizeError as exc:
+        raise _untrusted(path, exc) from exc
     except INTERRUPTIONS:
         raise
-    except Exception as exc:  # noqa: BLE001 - bad bytes
-        raise IngestError(
-            "segmentation_unreadable", f"Segmentation {path.name!r} cannot be read ({type(exc).__name__})."
-        ) from exc
-    if actual < expected:
+    except Exception as exc:  # noqa: BLE001 - bad bytes raise anything
         raise IngestError(
             "segmentation_unreadable",
-            f"Segmentation {path.name!r} is truncated: {frames} frames need {expected:,} bytes of pixel "
-            f"data, the file holds {actual:,}. Export it again.",
+            f"Segmentation {path.name!r} is not a readable DICOM file ({type(exc).__name__}: "
+            f"{printable(exc, 200)}). Export it again as a DICOM Segmentation object.",
+        ) from exc
+
+
+def _segment_names(path: Path, ds: Any) -> dict[int, str]:
+    """Segment number -> label, every number checked (1..65535, each once) before it indexes anything."""
+    names: dict[int, str] = {}
+    for item in ds.get("SegmentSequence") or []:
+        number = optional_int(item.get("SegmentNumber"))
+        if number is None or not 0 < number <= _MAX_SEGMENT or number in names:
+            shown = "missing" if number is None else f"{number:,}"
+            problem = "repeated" if number in names else "outside 1..65535"
+            raise IngestError(
+                "segmentation_unreadable",
+                f"Segmentation {path.name!r} has a SegmentNumber that is {problem} ({shown}). Export it again.",
+            )
+        names[number] = printable(item.get("SegmentLabel") or f"segment {number}", 64)
+    return names
+
+
+def _check_declared_sizes(path: Path, ds: Any, pixel_offset: int, caps: HeaderCaps) -> None:
+    """Frames, rows, columns and bits against the pixel data present and the caps, before any allocation."""
+    fmt = pixel_format(ds)
+    syntax = str(ds.file_meta.get("TransferSyntaxUID", "")) if getattr(ds, "file_meta", None) else ""
+    try:
+        declared.check_pixel_format(fmt)
+        declared.check_pixel_bytes(path, pixel_offset, syntax, fmt)
+        declared.check_frames(ds, fmt, caps)
+    except DeclaredSizeError as exc:
+        raise _untrusted(path, exc) from exc
+    voxels = fmt.frames * (fmt.rows or 0) * (fmt.columns or 0)
+    if voxels > caps.max_inflated_bytes:
+        raise IngestError(
+            "volume_too_large",
+            f"Segmentation {path.name!r} declares {fmt.frames:,} frames of {fmt.rows}x{fmt.columns} "
+            f"({voxels / 1024**3:.2f} G voxels); the limit is {caps.max_inflated_bytes / 1024**3:.2f} G. "
+            "Upload a segmentation of the CT's size.",
         )
 
 
 def _place_frames(
-    path: Path, ds: Any, grid: ImageGrid, seg_type: str, dtype: np.dtype
+    path: Path, ds: Any, grid: ImageGrid, seg_type: str, dtype: np.dtype, segments: set[int]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Write each SEG frame straight into the label map, when every frame lies on a CT plane.
 
@@ -203,6 +234,13 @@ def _place_frames(
     if len(per_frame) != int(ds.get("NumberOfFrames") or 1):
         raise _NotOnGridError
     plans = _frame_plans(ds, per_frame, np.linalg.inv(grid.array_affine()), seg_type)
+    unknown = sorted({plan[0] for plan in plans if plan[0] is not None} - segments)
+    if unknown:
+        raise IngestError(
+            "segmentation_unreadable",
+            f"Segmentation {path.name!r} has frames of segment(s) {unknown[:_MAX_LISTED]} that its SegmentSequence "
+            "does not define. Export it again.",
+        )
     out = np.zeros(grid.shape, dtype=dtype)
     size = int(np.iinfo(dtype).max) + 1 if dtype.itemsize == 1 else 65536
     src_counts = np.zeros(size, dtype=np.int64)
@@ -228,8 +266,6 @@ def _frame_plans(ds: Any, per_frame: Any, inverse: np.ndarray, seg_type: str) ->
 
     Raises _NotOnGridError as soon as a frame does not sit on a plane of the CT grid.
     """
-    from .dicom import functional_group_value
-
     shared_seq = ds.get("SharedFunctionalGroupsSequence")
     shared = shared_seq[0] if shared_seq else None
     plans = []
@@ -383,7 +419,30 @@ def _sidecar_labels(path: Path) -> dict[int, str] | None:
     return None
 
 
-def _load_nifti(path: Path, *, grid: ImageGrid, labels: Mapping[int, str] | None) -> LabelMap:
+def _check_nifti_size(path: Path, img: Any, max_bytes: int) -> None:
+    """The declared shape against the cap and, for an uncompressed file, against the bytes present."""
+    shape = tuple(int(n) for n in img.shape)
+    itemsize = np.dtype(img.get_data_dtype()).itemsize
+    nbytes = int(np.prod(shape, dtype=np.float64)) * itemsize if shape else 0
+    if nbytes > max_bytes:
+        raise IngestError(
+            "volume_too_large",
+            f"Segmentation {path.name!r} declares a {' x '.join(map(str, shape))} volume "
+            f"({nbytes / 1024**3:.2f} GiB); the limit is {max_bytes / 1024**3:.2f} GiB. Upload a label map "
+            "of the CT's size.",
+        )
+    if not path.name.lower().endswith(".gz"):
+        offset = int(img.header.get("vox_offset", 352) or 352)
+        present = path.stat().st_size - offset
+        if present < nbytes:
+            raise IngestError(
+                "declared_size_mismatch",
+                f"Segmentation {path.name!r} declares a {' x '.join(map(str, shape))} volume ({nbytes:,} bytes) "
+                f"but holds {max(present, 0):,} bytes of data. Export it again.",
+            )
+
+
+def _load_nifti(path: Path, *, grid: ImageGrid, labels: Mapping[int, str] | None, max_bytes: int) -> LabelMap:
     import nibabel as nib
     from nibabel.spatialimages import SpatialImage
 
@@ -391,8 +450,12 @@ def _load_nifti(path: Path, *, grid: ImageGrid, labels: Mapping[int, str] | None
         img = nib.load(path)
         if not isinstance(img, SpatialImage):  # a CIFTI .nii, say: data without an affine
             raise TypeError(f"a {type(img).__name__} has no affine to place it on the CT")
+        _check_nifti_size(path, img, max_bytes)
         data = np.asanyarray(img.dataobj)
+
         affine = np.asarray(img.affine, dtype=np.float64)
+    except IngestError:
+        raise
     except INTERRUPTIONS:
         raise
     except Exception as exc:  # noqa: BLE001 - bad bytes, truncated gzip, wrong header

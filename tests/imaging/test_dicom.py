@@ -206,18 +206,54 @@ def test_tilt_within_tolerance_is_accepted(tmp_path: Path) -> None:
     assert plan.layout.grid.origin == pytest.approx((10.0, -20.0, 30.0))
 
 
-def test_mixed_orientations(tmp_path: Path) -> None:
+def test_mixed_orientations_without_a_dominant_stack(tmp_path: Path) -> None:
+    """Three axial and two coronal images in one series: which one is meant is truly ambiguous."""
     paths = _series(tmp_path, shape=(5, 4, 4))
-    ds = pydicom.dcmread(paths[2])
-    ds.ImageOrientationPatient = [1, 0, 0, 0, 0, -1]
-    ds.save_as(paths[2])
+    for path in paths[3:]:
+        ds = pydicom.dcmread(path)
+        ds.ImageOrientationPatient = [1, 0, 0, 0, 0, -1]
+        ds.save_as(path)
     err = refusal(tmp_path / "series")
     assert err.code == "mixed_orientation"
-    assert "4 axial" in err.message and "1 coronal" in err.message
+    assert "3 axial" in err.message and "2 coronal" in err.message
 
 
-def test_mixed_image_sizes(tmp_path: Path) -> None:
+def test_a_stray_image_in_another_orientation_is_left_out_with_a_warning(tmp_path: Path) -> None:
+    """Four axial slices and one unmarked coronal localizer: the localizer goes, a warning says so."""
+    hu = unique_hu((5, 4, 4))
+    paths = _series(tmp_path, hu=hu)
+    ds = pydicom.dcmread(paths[4])
+    ds.ImageOrientationPatient = [1, 0, 0, 0, 0, -1]
+    ds.save_as(paths[4])
+    plan, volume = load(tmp_path / "series")
+    np.testing.assert_array_equal(volume.array, hu[:4].astype(np.int16))
+    assert any("1 image(s) of series" in w and "another orientation (coronal)" in w for w in plan.warnings)
+
+
+def test_mixed_image_sizes_without_a_dominant_stack(tmp_path: Path) -> None:
     _series(tmp_path, shape=(4, 4, 4))
+    write_ct_series(
+        tmp_path / "series" / "odd",
+        unique_hu((3, 6, 6)),
+        origin=(10, -20, 38),
+        seed=1,
+        pixel_spacing=(0.8, 0.7),
+        slice_step=2.0,
+        uid_key="series",
+        file_order="ascending",
+    )
+    for path in (tmp_path / "series" / "odd").iterdir():  # the same series as the others
+        ds = pydicom.dcmread(path)
+        ds.SeriesInstanceUID = pydicom.dcmread(_files(tmp_path / "series")[0]).SeriesInstanceUID
+        ds.save_as(path)
+    err = refusal(tmp_path / "series")
+    assert err.code == "mixed_image_size"
+    assert "4 images of 4x4" in err.message and "3 images of 6x6" in err.message
+
+
+def test_an_odd_sized_image_is_left_out_when_the_stack_dominates(tmp_path: Path) -> None:
+    hu = unique_hu((4, 4, 4))
+    _series(tmp_path, hu=hu)
     write_ct_series(
         tmp_path / "series" / "odd",
         unique_hu((1, 6, 6)),
@@ -227,16 +263,17 @@ def test_mixed_image_sizes(tmp_path: Path) -> None:
         uid_key="series",
         file_order="ascending",
     )
-    err = refusal(tmp_path / "series")
-    assert err.code == "mixed_image_size"
-    assert "4 images of 4x4" in err.message and "1 images of 6x6" in err.message
+    plan, volume = load(tmp_path / "series")
+    np.testing.assert_array_equal(volume.array, hu.astype(np.int16))
+    assert any("another image size" in w for w in plan.warnings)
 
 
-def test_mixed_pixel_spacing(tmp_path: Path) -> None:
+def test_mixed_pixel_spacing_without_a_dominant_stack(tmp_path: Path) -> None:
     paths = _series(tmp_path, shape=(4, 4, 4))
-    ds = pydicom.dcmread(paths[0])
-    ds.PixelSpacing = [0.9, 0.9]
-    ds.save_as(paths[0])
+    for path in paths[:2]:
+        ds = pydicom.dcmread(path)
+        ds.PixelSpacing = [0.9, 0.9]
+        ds.save_as(path)
     err = refusal(tmp_path / "series")
     assert err.code == "mixed_pixel_spacing"
 
