@@ -135,6 +135,7 @@ class Document(models.Model):
     full_text = models.TextField(blank=True, help_text="Extracted text, used for search.")
     deidentified = models.BooleanField(
         default=False,
+        db_default=False,  # raw SQL and COPY writers (the search benchmark, restores) get it too
         help_text="A curator confirmed the file names no patient: only such documents leave the platform "
         "(exports, published viewer bundles).",
     )

@@ -13,6 +13,6 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='document',
             name='deidentified',
-            field=models.BooleanField(default=False, help_text='A curator confirmed the file names no patient: only such documents leave the platform (exports, published viewer bundles).'),
+            field=models.BooleanField(default=False, db_default=False, help_text='A curator confirmed the file names no patient: only such documents leave the platform (exports, published viewer bundles).'),
         ),
     ]
