@@ -178,6 +178,10 @@ INGEST_LISTEN_WAIT_SECONDS = env.int("INGEST_LISTEN_WAIT_SECONDS", default=20)
 INGEST_MAX_VOLUME_BYTES = env.int("INGEST_MAX_VOLUME_BYTES", default=2 * 1024**3)
 INGEST_MAX_ARCHIVE_BYTES = env.int("INGEST_MAX_ARCHIVE_BYTES", default=4 * 1024**3)
 INGEST_MAX_ARCHIVE_FILES = env.int("INGEST_MAX_ARCHIVE_FILES", default=20000)
+# What one DICOM header may declare or cost before it is refused (imaging.conversion.declared).
+INGEST_MAX_FRAMES = env.int("INGEST_MAX_FRAMES", default=20_000)
+INGEST_MAX_HEADER_BYTES = env.int("INGEST_MAX_HEADER_BYTES", default=64 * 1024**2)
+INGEST_MAX_HEADER_ITEMS = env.int("INGEST_MAX_HEADER_ITEMS", default=50_000)
 # A job runs at most this many times (transient-error retries, worker lost, sweep requeue) before it fails.
 INGEST_MAX_ATTEMPTS = env.int("INGEST_MAX_ATTEMPTS", default=5)
 # Longest wait between retries after a transient storage or database error (exponential backoff, jitter).

@@ -118,6 +118,9 @@ def conversion_limits() -> Limits:
         max_volume_bytes=settings.INGEST_MAX_VOLUME_BYTES,
         max_archive_bytes=settings.INGEST_MAX_ARCHIVE_BYTES,
         max_archive_files=settings.INGEST_MAX_ARCHIVE_FILES,
+        max_frames=settings.INGEST_MAX_FRAMES,
+        max_header_bytes=settings.INGEST_MAX_HEADER_BYTES,
+        max_header_items=settings.INGEST_MAX_HEADER_ITEMS,
     )
 
 
