@@ -23,14 +23,22 @@ What it does, in order:
    Each endpoint is measured `--rounds` times, interleaved, so a burst of load from elsewhere on the
    machine skews one round rather than one endpoint. It prints the median round's figures and the
    median of the per-round throughput ratios to the floor (the target is >= 0.40).
+5. With `--without prepared,token,epoch,fast` (any of them, or `all`) it also serves one more server per
+   named specialisation of the read path, with that one replaced by the plain framework path
+   (`BENCH_WITHOUT`, read by `benchmarks/api_settings.py` and `api_urls.py`): unprepared SQL, DRF's
+   own TokenAuthentication, timestamps as psycopg loads them, DRF's field-by-field serializer. Every
+   server is measured in every round (in a rotating order), and it prints what removing each one
+   costs in list and detail throughput, per round against the all-on server of the same round. What
+   each one is and what it measured: docs/read-path.md.
 
 Storage: `--storage filesystem` (default) signs local links with an HMAC; `--storage s3` stores
 `s3://` references and presigns them with boto3 (no network involved: presigning is local).
 
-Run (PostgreSQL on 127.0.0.1:5432 with trust auth, wrk installed):
+Run (PostgreSQL on 127.0.0.1:5432 with trust auth, wrk installed), from the repository root:
 
-    /work/venv/bin/python benchmarks/api.py                   # 10,000 cases, 3 rounds of 10 s
-    /work/venv/bin/python benchmarks/api.py --storage s3 --rounds 5 --duration 15
+    .venv/bin/python benchmarks/api.py                   # 10,000 cases, 3 rounds of 10 s
+    .venv/bin/python benchmarks/api.py --storage s3 --rounds 5 --duration 15
+    .venv/bin/python benchmarks/api.py --without all --rounds 5 --duration 10
 
 Nothing here asserts a time: it prints figures and ratios measured in the same run.
 """
@@ -39,6 +47,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import re
 import secrets
@@ -79,12 +88,14 @@ end
 """
 
 
-@dataclass
-class Result:
-    name: str
-    rps: float
-    p50_ms: float
-    p95_ms: float
+Measurement = tuple[float, float, float]  # one endpoint's run: req/s, p50 ms, p95 ms
+
+
+@dataclass(frozen=True)
+class BenchData:
+    token: str
+    min_id: int
+    max_id: int
 
 
 # --- Database and data -----------------------------------------------------------------------------
@@ -113,7 +124,7 @@ def drop_database(database_url: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def server_environment(args: argparse.Namespace, storage_root: Path) -> dict[str, str]:
+def server_environment(args: argparse.Namespace, storage_root: Path, *, port: int) -> dict[str, str]:
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "benchmarks.api_settings",
@@ -121,7 +132,7 @@ def server_environment(args: argparse.Namespace, storage_root: Path) -> dict[str
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
         "STORAGE_ROOT": str(storage_root),
-        "PUBLIC_BASE_URL": f"http://127.0.0.1:{args.port}",
+        "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
         "FEATURE_FLAG_LIGHTWEIGHT_MODE": "false",
         "LOG_LEVEL": "WARNING",
         # Production settings expect TLS to the database and in front of gunicorn (the load balancer);
@@ -147,7 +158,7 @@ def server_environment(args: argparse.Namespace, storage_root: Path) -> dict[str
     return env
 
 
-def load_data(n_cases: int) -> dict[str, object]:
+def load_data(n_cases: int) -> BenchData:
     """Migrate and bulk-load the benchmark data in this process; returns the token and the id range."""
     import django
 
@@ -262,7 +273,7 @@ def load_data(n_cases: int) -> dict[str, object]:
         f"{len(studies) * len(STRUCTURE_NAMES)} structures in {time.monotonic() - started:.1f} s."
     )
     ids = [case.pk for case in cases]
-    return {"token": token.key, "min_id": min(ids), "max_id": max(ids)}
+    return BenchData(token=token.key, min_id=min(ids), max_id=max(ids))
 
 
 # --- Server ---------------------------------------------------------------------------------------
@@ -333,7 +344,9 @@ def check_endpoint(base: str, path: str, token: str | None) -> dict | list:
 
 
 # --- Load generators ------------------------------------------------------------------------------
-def run_wrk(base: str, path: str, *, token: str, ids: tuple[int, int] | None, args: argparse.Namespace, duration: int):
+def run_wrk(
+    base: str, path: str, *, token: str, ids: tuple[int, int] | None, args: argparse.Namespace, duration: int
+) -> Measurement:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(WRK_SCRIPT)
     env = {**os.environ, "BENCH_TOKEN": token, "BENCH_PATH": path}
@@ -374,11 +387,14 @@ def run_wrk(base: str, path: str, *, token: str, ids: tuple[int, int] | None, ar
     return requests / (duration_us / 1e6), p50 / 1000, p95 / 1000
 
 
-def _python_client_worker(base: str, path: str, token: str, ids: tuple[int, int] | None, until: float, queue) -> None:
+def _python_client_worker(
+    base: str, path: str, token: str, ids: tuple[int, int] | None, until: float, queue: multiprocessing.Queue
+) -> None:
     import http.client
     import random
 
     host = urlparse(base)
+    assert host.hostname is not None
     latencies = []
     errors = 0
     while time.monotonic() < until:
@@ -401,10 +417,8 @@ def _python_client_worker(base: str, path: str, token: str, ids: tuple[int, int]
 
 def run_python_client(
     base: str, path: str, *, token: str, ids: tuple[int, int] | None, args: argparse.Namespace, duration: int
-):
-    import multiprocessing
-
-    queue = multiprocessing.Queue()
+) -> Measurement:
+    queue: multiprocessing.Queue[tuple[list[float], int]] = multiprocessing.Queue()
     started = time.monotonic()
     until = started + duration
     procs = [
@@ -431,8 +445,49 @@ def run_python_client(
 
 
 # --- Main ---------------------------------------------------------------------------------------
+ENDPOINTS = (
+    ("floor", "/bench/floor", False),
+    ("list", "/api/v1/cases?limit=25", False),
+    ("detail", "/api/v1/cases/", True),  # a random case id is appended to each request
+)
+# What --without can switch off (benchmarks/api_settings.py and api_urls.py swap in the plain path).
+SPECIALISATIONS = ("prepared", "token", "epoch", "fast")
+# A specialisation stays only if removing it costs at least this much list or detail throughput.
+KEEP_THRESHOLD = 0.05
+TARGET_VS_FLOOR = 0.40
+
+
+@dataclass
+class Variant:
+    """One server: the read path with everything on, or with the specialisations in `without` off."""
+
+    without: frozenset[str]
+    port: int
+    process: subprocess.Popen | None = None
+
+    @property
+    def name(self) -> str:
+        return "all on" if not self.without else "without " + "+".join(sorted(self.without))
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def parse_without(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if names == ["all"]:
+        return list(SPECIALISATIONS)
+    unknown = sorted(set(names) - set(SPECIALISATIONS))
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown specialisation(s) {unknown}; choose from {SPECIALISATIONS}")
+    return list(dict.fromkeys(names))
+
+
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        description=(__doc__ or "").split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--cases", type=int, default=10_000)
     parser.add_argument("--duration", type=int, default=10, help="seconds per endpoint per round")
     parser.add_argument("--rounds", type=int, default=3)
@@ -442,92 +497,174 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument("--storage", choices=("filesystem", "s3"), default="filesystem")
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL))
-    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--port", type=int, default=0, help="port of the all-on server (variants get free ones)")
     parser.add_argument("--keep-db", action="store_true")
     parser.add_argument("--client", choices=("auto", "wrk", "python"), default="auto")
+    parser.add_argument(
+        "--without",
+        type=parse_without,
+        default=[],
+        metavar="NAME[,NAME...]",
+        help=(
+            f"also serve, and measure in the same interleaved rounds, the read path with each of these "
+            f"specialisations replaced by the plain framework path ({', '.join(SPECIALISATIONS)}, or all)"
+        ),
+    )
     return parser.parse_args()
+
+
+def check_variant(variant: Variant, token: str, ids: tuple[int, int]) -> None:
+    """Every endpoint answers 200 with what it should, and the server runs the read path it should."""
+    assert len(check_endpoint(variant.base, "/api/v1/cases?limit=25", token)) == 25
+    detail = check_endpoint(variant.base, f"/api/v1/cases/{ids[0]}", token)
+    assert isinstance(detail, dict)
+    assert len(detail["documents"]) == 4
+    assert len(detail["structures"]) == 6
+    assert "s3://" not in json.dumps(detail)
+    assert "storage://" not in json.dumps(detail)
+    check_endpoint(variant.base, "/bench/floor", token)
+    paths = check_endpoint(variant.base, "/bench/paths", None)
+    expected = {name: name not in variant.without for name in SPECIALISATIONS}
+    if paths != expected:
+        raise SystemExit(f"{variant.name}: the server runs {paths}, not {expected}.")
+
+
+def _median_round(measurements: list[Measurement]) -> Measurement:
+    return sorted(measurements, key=lambda m: m[0])[len(measurements) // 2]
+
+
+def _spread(values: list[float]) -> float:
+    return statistics.pstdev(values) / statistics.mean(values)
+
+
+def report_variant(variant: Variant, rounds: dict[str, list[Measurement]]) -> dict[str, float]:
+    """Print one server's figures; returns the median per-round throughput ratio of each endpoint to its floor."""
+    ratios = {
+        name: statistics.median(m[0] / f[0] for m, f in zip(measurements, rounds["floor"], strict=True))
+        for name, measurements in rounds.items()
+    }
+    print(f"\n{variant.name}:")
+    print(f"{'endpoint':<10}{'req/s':>10}{'p50 ms':>10}{'p95 ms':>10}{'vs floor':>10}{'spread':>10}")
+    for name, measurements in rounds.items():
+        rps, p50, p95 = _median_round(measurements)
+        spread = _spread([m[0] for m in measurements])
+        print(f"{name:<10}{rps:>10.1f}{p50:>10.2f}{p95:>10.2f}{ratios[name]:>10.2f}{spread:>10.0%}")
+    return ratios
+
+
+def report_specialisations(
+    baseline: dict[str, list[Measurement]], variants: list[tuple[Variant, dict[str, list[Measurement]]]]
+) -> None:
+    """The cost of removing each specialisation: 1 - off/on per round (same round, same load), median and range."""
+    print(
+        "\n| specialisation | floor cost | list req/s on / off | list cost | detail req/s on / off | detail cost"
+        " | verdict |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for variant, rounds in variants:
+        cells = []
+        costs = {}
+        for name in ("floor", "list", "detail"):
+            per_round = [1 - off[0] / on[0] for on, off in zip(baseline[name], rounds[name], strict=True)]
+            costs[name] = statistics.median(per_round)
+            cost = f"{costs[name]:+.1%} ({min(per_round):+.1%} .. {max(per_round):+.1%})"
+            if name == "floor":
+                cells.append(cost)
+            else:
+                on_rps, off_rps = _median_round(baseline[name])[0], _median_round(rounds[name])[0]
+                cells += [f"{on_rps:.0f} / {off_rps:.0f}", cost]
+        keep = max(costs["list"], costs["detail"]) >= KEEP_THRESHOLD
+        verdict = "keep" if keep else f"remove (< {KEEP_THRESHOLD:.0%} on both)"
+        print(f"| {'+'.join(sorted(variant.without))} | " + " | ".join(cells) + f" | {verdict} |")
+    print(
+        "(cost: throughput lost when the specialisation is replaced by the plain path, median of the per-round "
+        "ratios, range over rounds in brackets; req/s: median round)"
+    )
 
 
 def main() -> None:
     args = parse_args()
-    args.port = args.port or free_port()
     client = args.client
     if client == "auto":
         client = "wrk" if shutil.which("wrk") else "python"
     run = run_wrk if client == "wrk" else run_python_client
     storage_root = Path(tempfile.mkdtemp(prefix="hpb-bench-storage-"))
-    env = server_environment(args, storage_root)
+    variants = [Variant(frozenset(), args.port or free_port())]
+    variants += [Variant(frozenset({name}), free_port()) for name in args.without]
+    env = server_environment(args, storage_root, port=variants[0].port)
     os.environ.update(env)
     sys.path.insert(0, str(REPO))
 
     recreate_database(args.database_url)
-    server = None
+    rounds: dict[str, dict[str, list[Measurement]]] = {
+        variant.name: {name: [] for name, _, _ in ENDPOINTS} for variant in variants
+    }
+    django_rounds: list[Measurement] = []
     try:
         data = load_data(args.cases)
-        token = str(data["token"])
-        ids = (int(data["min_id"]), int(data["max_id"]))
-        server = start_gunicorn(env, args.port, args.workers, storage_root / "gunicorn.log")
-        base = f"http://127.0.0.1:{args.port}"
-        endpoints = [
-            ("floor", "/bench/floor", None),
-            ("list", "/api/v1/cases?limit=25", None),
-            ("detail", "/api/v1/cases/", ids),
-            ("django", "/bench/floor-django", None),
-        ]
-        # Sanity: every endpoint answers 200 with what it should, before anything is timed.
-        assert len(check_endpoint(base, "/api/v1/cases?limit=25", token)) == 25
-        detail = check_endpoint(base, f"/api/v1/cases/{ids[0]}", token)
-        assert len(detail["documents"]) == 4
-        assert len(detail["structures"]) == 6
-        assert "s3://" not in json.dumps(detail)
-        assert "storage://" not in json.dumps(detail)
-        check_endpoint(base, "/bench/floor", token)
+        token = data.token
+        ids = (data.min_id, data.max_id)
+        for variant in variants:
+            variant_env = {
+                **server_environment(args, storage_root, port=variant.port),
+                "BENCH_WITHOUT": ",".join(sorted(variant.without)),
+            }
+            log = storage_root / f"gunicorn-{variant.port}.log"
+            variant.process = start_gunicorn(variant_env, variant.port, args.workers, log)
+            check_variant(variant, token, ids)
 
         print(
-            f"gunicorn: {args.workers} sync workers; load: {client}, {args.connections} connections; "
-            f"storage: {args.storage}; {args.rounds} rounds x {args.duration} s per endpoint."
+            f"gunicorn: {args.workers} sync workers per server; load: {client}, {args.connections} connections; "
+            f"storage: {args.storage}; {args.rounds} rounds x {args.duration} s per endpoint; "
+            f"servers: {', '.join(variant.name for variant in variants)}."
         )
-        for _, path, id_range in endpoints:
-            run(base, path, token=token, ids=id_range, args=args, duration=args.warmup)
-        rounds: dict[str, list[tuple[float, float, float]]] = {name: [] for name, _, _ in endpoints}
+
+        def measure(variant: Variant, path: str, with_ids: bool, duration: int) -> Measurement:
+            return run(variant.base, path, token=token, ids=ids if with_ids else None, args=args, duration=duration)
+
+        for variant in variants:
+            for _, path, with_ids in ENDPOINTS:
+                measure(variant, path, with_ids, args.warmup)
         for round_number in range(args.rounds):
-            for name, path, id_range in endpoints:
-                rounds[name].append(run(base, path, token=token, ids=id_range, args=args, duration=args.duration))
-            print(f"  round {round_number + 1}: " + ", ".join(f"{n} {rounds[n][-1][0]:.0f}/s" for n in rounds))
+            # Every server is measured in every round, in a rotating order, so a burst of load from
+            # elsewhere on the machine skews one round's figures rather than one variant's.
+            shift = round_number % len(variants)
+            for variant in variants[shift:] + variants[:shift]:
+                for name, path, with_ids in ENDPOINTS:
+                    rounds[variant.name][name].append(measure(variant, path, with_ids, args.duration))
+            django_rounds.append(measure(variants[0], "/bench/floor-django", False, args.duration))
+            print(
+                f"  round {round_number + 1}: "
+                + "; ".join(
+                    f"{v.name}: " + ", ".join(f"{n} {rounds[v.name][n][-1][0]:.0f}/s" for n, _, _ in ENDPOINTS)
+                    for v in variants
+                )
+                + f"; django {django_rounds[-1][0]:.0f}/s"
+            )
     finally:
-        if server is not None:
-            stop(server)
+        for variant in variants:
+            if variant.process is not None:
+                stop(variant.process)
         if not args.keep_db:
             drop_database(args.database_url)
         shutil.rmtree(storage_root, ignore_errors=True)
 
     # Each round measures every endpoint back to back, so a round's ratios share the machine's load
     # at that moment; the median over rounds is the figure reported.
-    ratios = {
-        name: statistics.median(m[0] / f[0] for m, f in zip(measurements, rounds["floor"], strict=True))
-        for name, measurements in rounds.items()
-    }
-    results = []
-    for name, measurements in rounds.items():
-        median = sorted(measurements, key=lambda m: m[0])[len(measurements) // 2]
-        results.append(Result(name, *median))
-    print()
-    print(f"{'endpoint':<10}{'req/s':>10}{'p50 ms':>10}{'p95 ms':>10}{'vs floor':>10}")
-    for result in results:
-        print(
-            f"{result.name:<10}{result.rps:>10.1f}{result.p50_ms:>10.2f}{result.p95_ms:>10.2f}"
-            f"{ratios[result.name]:>10.2f}"
-        )
-    print("(req/s and latencies: median round; vs floor: median of the per-round throughput ratios)")
-    spread = {
-        name: statistics.pstdev([m[0] for m in ms]) / statistics.mean([m[0] for m in ms]) for name, ms in rounds.items()
-    }
-    print("round-to-round spread (stdev/mean of req/s): " + ", ".join(f"{n} {s:.0%}" for n, s in spread.items()))
+    ratios = {}
+    for variant in variants:
+        ratios[variant.name] = report_variant(variant, rounds[variant.name])
+    django_rps = _median_round(django_rounds)[0]
+    django_spread = _spread([m[0] for m in django_rounds])
+    print(f"\ndjango (no authentication, for context): {django_rps:.1f} req/s, spread {django_spread:.0%}")
+    print("(req/s and latencies: median round; vs floor: median of the per-round throughput ratios;")
+    print(" spread: round-to-round stdev/mean of req/s)")
     for name in ("list", "detail"):
-        ratio = ratios[name]
-        print(
-            f"{name}: {ratio:.2f} of the floor's throughput (target >= 0.40): {'met' if ratio >= 0.40 else 'NOT met'}"
-        )
+        ratio = ratios["all on"][name]
+        verdict = "met" if ratio >= TARGET_VS_FLOOR else "NOT met"
+        print(f"{name}: {ratio:.2f} of the floor's throughput (target >= {TARGET_VS_FLOOR:.2f}): {verdict}")
+    if len(variants) > 1:
+        report_specialisations(rounds["all on"], [(v, rounds[v.name]) for v in variants[1:]])
 
 
 if __name__ == "__main__":
