@@ -626,11 +626,12 @@ def main() -> None:
             for _, path, with_ids in ENDPOINTS:
                 measure(variant, path, with_ids, args.warmup)
         for round_number in range(args.rounds):
-            # Every server is measured in every round, in a rotating order, so a burst of load from
-            # elsewhere on the machine skews one round's figures rather than one variant's.
+            # Every server is measured in every round, each endpoint on every server back to back (in a
+            # rotating order), so the runs compared with each other share the machine's load of the moment
+            # and a burst of load from elsewhere skews one round's figures rather than one variant's.
             shift = round_number % len(variants)
-            for variant in variants[shift:] + variants[:shift]:
-                for name, path, with_ids in ENDPOINTS:
+            for name, path, with_ids in ENDPOINTS:
+                for variant in variants[shift:] + variants[:shift]:
                     rounds[variant.name][name].append(measure(variant, path, with_ids, args.duration))
             django_rounds.append(measure(variants[0], "/bench/floor-django", False, args.duration))
             print(
