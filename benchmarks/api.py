@@ -27,9 +27,10 @@ What it does, in order:
    named specialisation of the read path, with that one replaced by the plain framework path
    (`BENCH_WITHOUT`, read by `benchmarks/api_settings.py` and `api_urls.py`): unprepared SQL, DRF's
    own TokenAuthentication, timestamps as psycopg loads them, DRF's field-by-field serializer. Every
-   server is measured in every round (in a rotating order), and it prints what removing each one
-   costs in list and detail throughput, per round against the all-on server of the same round. What
-   each one is and what it measured: docs/read-path.md.
+   server is measured in every round (in a rotating order), alone and side by side with the all-on
+   server (both loaded at once, so a burst of load from elsewhere weighs on both), and it prints what
+   removing each one costs in floor, list and detail throughput, per round against the all-on server
+   of the same round. What each one is and what it measured: docs/read-path.md.
 
 Storage: `--storage filesystem` (default) signs local links with an HMAC; `--storage s3` stores
 `s3://` references and presigns them with boto3 (no network involved: presigning is local).
@@ -60,6 +61,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -552,28 +554,37 @@ def report_variant(variant: Variant, rounds: dict[str, list[Measurement]]) -> di
     return ratios
 
 
+def _cost_cell(costs: list[float]) -> str:
+    return f"{statistics.median(costs):+.1%} ({min(costs):+.1%} .. {max(costs):+.1%})"
+
+
 def report_specialisations(
-    baseline: dict[str, list[Measurement]], variants: list[tuple[Variant, dict[str, list[Measurement]]]]
+    baseline: dict[str, list[Measurement]],
+    variants: list[tuple[Variant, dict[str, list[Measurement]], dict[str, list[tuple[float, float]]]]],
 ) -> None:
-    """The cost of removing each specialisation: 1 - off/on per round (same round, same load), median and range."""
+    """The cost of removing each specialisation: 1 - off/on, per round, median and range over rounds.
+
+    "alone": each server measured on its own, back to back with the all-on one (same round). "side by
+    side": both servers loaded at the same moment for the same seconds, so whatever else runs on the
+    machine weighs on both alike; with every worker busy the CPU is shared between them, and their
+    throughput ratio is the inverse ratio of what a request costs on each. The verdict reads that one.
+    """
     print(
-        "\n| specialisation | floor cost | list req/s on / off | list cost | detail req/s on / off | detail cost"
+        "\n| specialisation | floor cost side by side | list req/s on / off alone | list cost alone"
+        " | list cost side by side | detail req/s on / off alone | detail cost alone | detail cost side by side"
         " | verdict |"
     )
-    print("|---|---|---|---|---|---|---|")
-    for variant, rounds in variants:
-        cells = []
-        costs = {}
-        for name in ("floor", "list", "detail"):
-            per_round = [1 - off[0] / on[0] for on, off in zip(baseline[name], rounds[name], strict=True)]
-            costs[name] = statistics.median(per_round)
-            cost = f"{costs[name]:+.1%} ({min(per_round):+.1%} .. {max(per_round):+.1%})"
-            if name == "floor":
-                cells.append(cost)
-            else:
-                on_rps, off_rps = _median_round(baseline[name])[0], _median_round(rounds[name])[0]
-                cells += [f"{on_rps:.0f} / {off_rps:.0f}", cost]
-        keep = max(costs["list"], costs["detail"]) >= KEEP_THRESHOLD
+    print("|---|---|---|---|---|---|---|---|---|")
+    for variant, rounds, pairs in variants:
+        cells = [_cost_cell([1 - off / on for on, off in pairs["floor"]])]
+        verdict_costs = []
+        for name in ("list", "detail"):
+            alone = [1 - off[0] / on[0] for on, off in zip(baseline[name], rounds[name], strict=True)]
+            side_by_side = [1 - off / on for on, off in pairs[name]]
+            verdict_costs.append(statistics.median(side_by_side))
+            on_rps, off_rps = _median_round(baseline[name])[0], _median_round(rounds[name])[0]
+            cells += [f"{on_rps:.0f} / {off_rps:.0f}", _cost_cell(alone), _cost_cell(side_by_side)]
+        keep = max(verdict_costs) >= KEEP_THRESHOLD
         verdict = "keep" if keep else f"remove (< {KEEP_THRESHOLD:.0%} on both)"
         print(f"| {'+'.join(sorted(variant.without))} | " + " | ".join(cells) + f" | {verdict} |")
     print(
@@ -600,6 +611,10 @@ def main() -> None:
         variant.name: {name: [] for name, _, _ in ENDPOINTS} for variant in variants
     }
     django_rounds: list[Measurement] = []
+    # (all-on req/s, variant req/s) of the side-by-side runs, per variant and endpoint.
+    pairs: dict[str, dict[str, list[tuple[float, float]]]] = {
+        variant.name: {name: [] for name, _, _ in ENDPOINTS} for variant in variants[1:]
+    }
     try:
         data = load_data(args.cases)
         token = data.token
@@ -622,6 +637,13 @@ def main() -> None:
         def measure(variant: Variant, path: str, with_ids: bool, duration: int) -> Measurement:
             return run(variant.base, path, token=token, ids=ids if with_ids else None, args=args, duration=duration)
 
+        def side_by_side(variant: Variant, path: str, with_ids: bool) -> tuple[float, float]:
+            """req/s of the all-on server and of `variant`, loaded at the same time for the same seconds."""
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                on = pool.submit(measure, variants[0], path, with_ids, args.duration)
+                off = pool.submit(measure, variant, path, with_ids, args.duration)
+                return on.result()[0], off.result()[0]
+
         for variant in variants:
             for _, path, with_ids in ENDPOINTS:
                 measure(variant, path, with_ids, args.warmup)
@@ -634,6 +656,17 @@ def main() -> None:
                 for variant in variants[shift:] + variants[:shift]:
                     rounds[variant.name][name].append(measure(variant, path, with_ids, args.duration))
             django_rounds.append(measure(variants[0], "/bench/floor-django", False, args.duration))
+            for name, path, with_ids in ENDPOINTS:
+                for variant in variants[1:]:
+                    pairs[variant.name][name].append(side_by_side(variant, path, with_ids))
+            print(
+                "    side by side, off/on: "
+                + "; ".join(
+                    f"{v.name}: "
+                    + ", ".join(f"{n} {pairs[v.name][n][-1][1] / pairs[v.name][n][-1][0]:.2f}" for n, _, _ in ENDPOINTS)
+                    for v in variants[1:]
+                )
+            )
             print(
                 f"  round {round_number + 1}: "
                 + "; ".join(
@@ -665,7 +698,7 @@ def main() -> None:
         verdict = "met" if ratio >= TARGET_VS_FLOOR else "NOT met"
         print(f"{name}: {ratio:.2f} of the floor's throughput (target >= {TARGET_VS_FLOOR:.2f}): {verdict}")
     if len(variants) > 1:
-        report_specialisations(rounds["all on"], [(v, rounds[v.name]) for v in variants[1:]])
+        report_specialisations(rounds["all on"], [(v, rounds[v.name], pairs[v.name]) for v in variants[1:]])
 
 
 if __name__ == "__main__":
