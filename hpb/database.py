@@ -31,6 +31,8 @@ class Capabilities:
     sequences: bool
     # PostgreSQL: JSONB containment (`tags @> '["x"]'`); SQLite has json_each instead.
     json_containment: bool
+    # PostgreSQL: related rows built as JSON inside one statement (ARRAY(SELECT jsonb_build_object(...))).
+    json_rows: bool
     # Whether a second thread may write while the first holds a transaction (not SQLite's one writer).
     concurrent_writers: bool
 
@@ -55,5 +57,6 @@ def capabilities(using: str = DEFAULT_DB_ALIAS) -> Capabilities:
         advisory_locks=postgresql,
         sequences=postgresql,
         json_containment=postgresql,
+        json_rows=postgresql,
         concurrent_writers=vendor != "sqlite",
     )
