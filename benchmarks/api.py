@@ -61,6 +61,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -593,103 +594,98 @@ def report_specialisations(
     )
 
 
-def main() -> None:
-    args = parse_args()
-    client = args.client
-    if client == "auto":
-        client = "wrk" if shutil.which("wrk") else "python"
-    run = run_wrk if client == "wrk" else run_python_client
-    storage_root = Path(tempfile.mkdtemp(prefix="hpb-bench-storage-"))
-    variants = [Variant(frozenset(), args.port or free_port())]
-    variants += [Variant(frozenset({name}), free_port()) for name in args.without]
-    env = server_environment(args, storage_root, port=variants[0].port)
-    os.environ.update(env)
-    sys.path.insert(0, str(REPO))
+@dataclass
+class Load:
+    """Drives `run` (wrk or the Python client) with the benchmark's token and case ids."""
 
-    recreate_database(args.database_url)
-    rounds: dict[str, dict[str, list[Measurement]]] = {
-        variant.name: {name: [] for name, _, _ in ENDPOINTS} for variant in variants
-    }
-    django_rounds: list[Measurement] = []
-    # (all-on req/s, variant req/s) of the side-by-side runs, per variant and endpoint.
-    pairs: dict[str, dict[str, list[tuple[float, float]]]] = {
-        variant.name: {name: [] for name, _, _ in ENDPOINTS} for variant in variants[1:]
-    }
-    try:
-        data = load_data(args.cases)
-        token = data.token
-        ids = (data.min_id, data.max_id)
-        for variant in variants:
-            variant_env = {
-                **server_environment(args, storage_root, port=variant.port),
-                "BENCH_WITHOUT": ",".join(sorted(variant.without)),
-            }
-            log = storage_root / f"gunicorn-{variant.port}.log"
-            variant.process = start_gunicorn(variant_env, variant.port, args.workers, log)
-            check_variant(variant, token, ids)
+    run: Callable[..., Measurement]
+    args: argparse.Namespace
+    token: str
+    ids: tuple[int, int]
 
-        print(
-            f"gunicorn: {args.workers} sync workers per server; load: {client}, {args.connections} connections; "
-            f"storage: {args.storage}; {args.rounds} rounds x {args.duration} s per endpoint; "
-            f"servers: {', '.join(variant.name for variant in variants)}."
+    def measure(self, variant: Variant, path: str, with_ids: bool, duration: int) -> Measurement:
+        ids = self.ids if with_ids else None
+        return self.run(variant.base, path, token=self.token, ids=ids, args=self.args, duration=duration)
+
+    def side_by_side(self, on: Variant, off: Variant, path: str, with_ids: bool) -> tuple[float, float]:
+        """req/s of `on` and of `off`, loaded at the same time for the same seconds."""
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            on_run = pool.submit(self.measure, on, path, with_ids, self.args.duration)
+            off_run = pool.submit(self.measure, off, path, with_ids, self.args.duration)
+            return on_run.result()[0], off_run.result()[0]
+
+
+@dataclass
+class Rounds:
+    """Every measurement of a run, per server and endpoint, one entry per round."""
+
+    alone: dict[str, dict[str, list[Measurement]]]
+    # (all-on req/s, variant req/s) of the side-by-side runs.
+    pairs: dict[str, dict[str, list[tuple[float, float]]]]
+    django: list[Measurement]
+
+    @classmethod
+    def empty(cls, variants: list[Variant]) -> Rounds:
+        return cls(
+            alone={variant.name: {name: [] for name, _, _ in ENDPOINTS} for variant in variants},
+            pairs={variant.name: {name: [] for name, _, _ in ENDPOINTS} for variant in variants[1:]},
+            django=[],
         )
 
-        def measure(variant: Variant, path: str, with_ids: bool, duration: int) -> Measurement:
-            return run(variant.base, path, token=token, ids=ids if with_ids else None, args=args, duration=duration)
 
-        def side_by_side(variant: Variant, path: str, with_ids: bool) -> tuple[float, float]:
-            """req/s of the all-on server and of `variant`, loaded at the same time for the same seconds."""
-            with ThreadPoolExecutor(max_workers=2) as pool:
-                on = pool.submit(measure, variants[0], path, with_ids, args.duration)
-                off = pool.submit(measure, variant, path, with_ids, args.duration)
-                return on.result()[0], off.result()[0]
+def start_servers(variants: list[Variant], args: argparse.Namespace, storage_root: Path, data: BenchData) -> None:
+    for variant in variants:
+        variant_env = {
+            **server_environment(args, storage_root, port=variant.port),
+            "BENCH_WITHOUT": ",".join(sorted(variant.without)),
+        }
+        log = storage_root / f"gunicorn-{variant.port}.log"
+        variant.process = start_gunicorn(variant_env, variant.port, args.workers, log)
+        check_variant(variant, data.token, (data.min_id, data.max_id))
 
-        for variant in variants:
-            for _, path, with_ids in ENDPOINTS:
-                measure(variant, path, with_ids, args.warmup)
-        for round_number in range(args.rounds):
-            # Every server is measured in every round, each endpoint on every server back to back (in a
-            # rotating order), so the runs compared with each other share the machine's load of the moment
-            # and a burst of load from elsewhere skews one round's figures rather than one variant's.
-            shift = round_number % len(variants)
-            for name, path, with_ids in ENDPOINTS:
-                for variant in variants[shift:] + variants[:shift]:
-                    rounds[variant.name][name].append(measure(variant, path, with_ids, args.duration))
-            django_rounds.append(measure(variants[0], "/bench/floor-django", False, args.duration))
-            for name, path, with_ids in ENDPOINTS:
-                for variant in variants[1:]:
-                    pairs[variant.name][name].append(side_by_side(variant, path, with_ids))
-            print(
-                "    side by side, off/on: "
-                + "; ".join(
-                    f"{v.name}: "
-                    + ", ".join(f"{n} {pairs[v.name][n][-1][1] / pairs[v.name][n][-1][0]:.2f}" for n, _, _ in ENDPOINTS)
-                    for v in variants[1:]
-                )
-            )
-            print(
-                f"  round {round_number + 1}: "
-                + "; ".join(
-                    f"{v.name}: " + ", ".join(f"{n} {rounds[v.name][n][-1][0]:.0f}/s" for n, _, _ in ENDPOINTS)
-                    for v in variants
-                )
-                + f"; django {django_rounds[-1][0]:.0f}/s"
-            )
-    finally:
-        for variant in variants:
-            if variant.process is not None:
-                stop(variant.process)
-        if not args.keep_db:
-            drop_database(args.database_url)
-        shutil.rmtree(storage_root, ignore_errors=True)
 
+def measure_rounds(load: Load, variants: list[Variant], rounds: Rounds) -> None:
+    """Warm every server up, then measure `--rounds` rounds of every endpoint on every server."""
+    args = load.args
+    for variant in variants:
+        for _, path, with_ids in ENDPOINTS:
+            load.measure(variant, path, with_ids, args.warmup)
+    for round_number in range(args.rounds):
+        # Every server is measured in every round, each endpoint on every server back to back (in a
+        # rotating order), so the runs compared with each other share the machine's load of the moment
+        # and a burst of load from elsewhere skews one round's figures rather than one variant's.
+        shift = round_number % len(variants)
+        for name, path, with_ids in ENDPOINTS:
+            for variant in variants[shift:] + variants[:shift]:
+                rounds.alone[variant.name][name].append(load.measure(variant, path, with_ids, args.duration))
+        rounds.django.append(load.measure(variants[0], "/bench/floor-django", False, args.duration))
+        for name, path, with_ids in ENDPOINTS:
+            for variant in variants[1:]:
+                rounds.pairs[variant.name][name].append(load.side_by_side(variants[0], variant, path, with_ids))
+        print_round(round_number, variants, rounds)
+
+
+def print_round(round_number: int, variants: list[Variant], rounds: Rounds) -> None:
+    alone = "; ".join(
+        f"{v.name}: " + ", ".join(f"{n} {rounds.alone[v.name][n][-1][0]:.0f}/s" for n, _, _ in ENDPOINTS)
+        for v in variants
+    )
+    print(f"  round {round_number + 1}: {alone}; django {rounds.django[-1][0]:.0f}/s")
+    if len(variants) > 1:
+        paired = "; ".join(
+            f"{v.name}: "
+            + ", ".join(f"{n} {off / on:.2f}" for n, _, _ in ENDPOINTS for on, off in [rounds.pairs[v.name][n][-1]])
+            for v in variants[1:]
+        )
+        print(f"    side by side, off/on: {paired}")
+
+
+def report(variants: list[Variant], rounds: Rounds) -> None:
     # Each round measures every endpoint back to back, so a round's ratios share the machine's load
     # at that moment; the median over rounds is the figure reported.
-    ratios = {}
-    for variant in variants:
-        ratios[variant.name] = report_variant(variant, rounds[variant.name])
-    django_rps = _median_round(django_rounds)[0]
-    django_spread = _spread([m[0] for m in django_rounds])
+    ratios = {variant.name: report_variant(variant, rounds.alone[variant.name]) for variant in variants}
+    django_rps = _median_round(rounds.django)[0]
+    django_spread = _spread([m[0] for m in rounds.django])
     print(f"\ndjango (no authentication, for context): {django_rps:.1f} req/s, spread {django_spread:.0%}")
     print("(req/s and latencies: median round; vs floor: median of the per-round throughput ratios;")
     print(" spread: round-to-round stdev/mean of req/s)")
@@ -698,7 +694,42 @@ def main() -> None:
         verdict = "met" if ratio >= TARGET_VS_FLOOR else "NOT met"
         print(f"{name}: {ratio:.2f} of the floor's throughput (target >= {TARGET_VS_FLOOR:.2f}): {verdict}")
     if len(variants) > 1:
-        report_specialisations(rounds["all on"], [(v, rounds[v.name], pairs[v.name]) for v in variants[1:]])
+        report_specialisations(
+            rounds.alone["all on"], [(v, rounds.alone[v.name], rounds.pairs[v.name]) for v in variants[1:]]
+        )
+
+
+def main() -> None:
+    args = parse_args()
+    client = args.client
+    if client == "auto":
+        client = "wrk" if shutil.which("wrk") else "python"
+    storage_root = Path(tempfile.mkdtemp(prefix="hpb-bench-storage-"))
+    variants = [Variant(frozenset(), args.port or free_port())]
+    variants += [Variant(frozenset({name}), free_port()) for name in args.without]
+    os.environ.update(server_environment(args, storage_root, port=variants[0].port))
+    sys.path.insert(0, str(REPO))
+
+    recreate_database(args.database_url)
+    rounds = Rounds.empty(variants)
+    try:
+        data = load_data(args.cases)
+        start_servers(variants, args, storage_root, data)
+        print(
+            f"gunicorn: {args.workers} sync workers per server; load: {client}, {args.connections} connections; "
+            f"storage: {args.storage}; {args.rounds} rounds x {args.duration} s per endpoint; "
+            f"servers: {', '.join(variant.name for variant in variants)}."
+        )
+        run = run_wrk if client == "wrk" else run_python_client
+        measure_rounds(Load(run, args, data.token, (data.min_id, data.max_id)), variants, rounds)
+    finally:
+        for variant in variants:
+            if variant.process is not None:
+                stop(variant.process)
+        if not args.keep_db:
+            drop_database(args.database_url)
+        shutil.rmtree(storage_root, ignore_errors=True)
+    report(variants, rounds)
 
 
 if __name__ == "__main__":
