@@ -33,7 +33,7 @@ from cases.search_types import (
     SearchQueryError,
     SearchResult,
 )
-from cases.services.reading import SUMMARY_FIELDS, concrete_field
+from cases.services.reading import SUMMARY_FIELDS, column, concrete_field
 
 SEARCH_CONFIG = "hpb_english"
 # ts_rank_cd weights for D, C, B, A: a title (A) hit outweighs ten full-text (C) hits.
@@ -159,7 +159,7 @@ JOIN <visible> c ON c.id = hits.case_id
 _HITS_PARAM_COUNT = 6  # the %s of _TSQUERY above, in order
 
 # The page: ranked case ids with the total (a window count over all hits), then the page's summary rows.
-_SUMMARY_COLUMNS = ", ".join(f"summary.{concrete_field(Case, name).column}" for name in SUMMARY_FIELDS)
+_SUMMARY_COLUMNS = ", ".join(f"summary.{column(Case, name)}" for name in SUMMARY_FIELDS)
 _RANKED_SQL = f"""
 SELECT page.rank, page.total, {_SUMMARY_COLUMNS}
 FROM (

@@ -50,6 +50,14 @@ def concrete_field(model: type[models.Model], name: str) -> models.Field[Any, An
     return field
 
 
+def column(model: type[models.Model], name: str) -> str:
+    """The column of the field `name` of `model` (for hand-written SQL)."""
+    found = concrete_field(model, name).column
+    if found is None:
+        raise TypeError(f"{model.__name__}.{name} has no column")
+    return found
+
+
 def case_summaries(cases: QuerySet[Case]) -> QuerySet:
     """Summary rows of `cases`, newest first (a lazy queryset: filter and slice it further)."""
     return cases.order_by("-created_at", "-id").values(*SUMMARY_FIELDS)
@@ -126,7 +134,7 @@ def _counted_page_sql(alias: str, names: tuple[str, ...]) -> str:
     qn = connections[alias].ops.quote_name
 
     def col(name: str) -> str:
-        return f"c.{qn(concrete_field(Case, name).column)}"
+        return f"c.{qn(column(Case, name))}"
 
     def value(name: str) -> str:
         # EXTRACT(EPOCH ...) of a timestamptz is an exact numeric (PostgreSQL 14 and later).
@@ -241,7 +249,7 @@ def _detail_sql(alias: str, names: tuple[str, ...]) -> str:
         return f"{qn(model._meta.db_table)} {short}"
 
     def col(model: type[models.Model], short: str, name: str) -> str:
-        return f"{short}.{qn(concrete_field(model, name).column)}"
+        return f"{short}.{qn(column(model, name))}"
 
     def json_rows(model: type[models.Model], short: str, fields: tuple[str, ...], rest: str) -> str:
         # Row keys are the serializer field names; `imaging_study_id` is the `imaging_study` column.

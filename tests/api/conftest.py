@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
+from django.contrib.auth.models import User
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.authtoken.models import Token
@@ -35,11 +37,11 @@ class CaseWithFiles:
     files: dict[str, bytes] = field(default_factory=dict)
 
 
-def make_case_with_files(*, n_documents: int = 1, n_structures: int = 2, **case_kwargs) -> CaseWithFiles:
-    encounter = EncounterFactory()
+def make_case_with_files(*, n_documents: int = 1, n_structures: int = 2, **case_kwargs: Any) -> CaseWithFiles:
+    encounter = EncounterFactory.create()
     case_kwargs.setdefault("patient", encounter.patient)
     case_kwargs.setdefault("encounter", encounter)
-    case = CaseFactory(**case_kwargs)
+    case = CaseFactory.create(**case_kwargs)
     files: dict[str, bytes] = {}
 
     def put(alias: str, key: str, content: bytes) -> str:
@@ -48,20 +50,20 @@ def make_case_with_files(*, n_documents: int = 1, n_structures: int = 2, **case_
         return reference
 
     documents = [
-        DocumentFactory(
+        DocumentFactory.create(
             cases=[case],
             storage_uri=put("documents", f"reports/case-{case.pk}-{i}.txt", f"report {i} of {case.pk}".encode()),
             metadata={"pages": i + 1},
         )
         for i in range(n_documents)
     ]
-    study = ImagingStudyFactory(
+    study = ImagingStudyFactory.create(
         case=case,
         volume_uri=put("assets", f"cases/{case.pk}/volume.vti", b"<VTKFile type='ImageData'/>"),
         preview_uri=put("assets", f"cases/{case.pk}/preview.png", b"\x89PNG fake preview"),
     )
     structures = [
-        CaseStructureFactory(
+        CaseStructureFactory.create(
             case=case,
             imaging_study=study,
             name=f"structure-{i}",
@@ -73,12 +75,12 @@ def make_case_with_files(*, n_documents: int = 1, n_structures: int = 2, **case_
 
 
 @pytest.fixture
-def case_with_files(db) -> CaseWithFiles:
+def case_with_files(db: None) -> CaseWithFiles:
     return make_case_with_files()
 
 
 @pytest.fixture
-def token_client(user) -> APIClient:
+def token_client(user: User) -> APIClient:
     client = APIClient()
     token, _ = Token.objects.get_or_create(user=user)
     client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")

@@ -11,6 +11,7 @@ import datetime as dt
 import itertools
 
 import pytest
+from django.contrib.auth.models import User
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
@@ -32,7 +33,7 @@ def mixed_cases() -> list[Case]:
     for status, lightweight, specialty in itertools.product(
         Case.Status.values, [False, True], ["HPB", "HPB", "Transplant"]
     ):
-        cases.append(CaseFactory(status=status, lightweight=lightweight, specialty=specialty))
+        cases.append(CaseFactory.create(status=status, lightweight=lightweight, specialty=specialty))
     # created_at is auto_now_add: set moments afterwards, with ties and a whole second (no microseconds).
     for i, case in enumerate(cases):
         moment = SAME_MOMENT if i % 4 == 0 else SAME_MOMENT - dt.timedelta(seconds=i, microseconds=i * 7)
@@ -79,7 +80,7 @@ def test_a_filter_on_another_column_is_refused():
         reading.counted_case_page(filters={"title": "x"}, limit=25, offset=0, using="default")
 
 
-def _client(user) -> APIClient:
+def _client(user: User) -> APIClient:
     client = APIClient()
     client.force_authenticate(user)
     return client
@@ -98,7 +99,7 @@ VISIBILITY = [
 @pytest.mark.parametrize(("staff", "query", "forced"), VISIBILITY)
 def test_total_equals_a_real_count_in_every_visibility_combination(settings, mixed_cases, staff, query, forced):
     settings.FEATURE_FLAG_LIGHTWEIGHT_MODE = forced
-    user = StaffUserFactory() if staff else UserFactory()
+    user = StaffUserFactory.create() if staff else UserFactory.create()
     lightweight = forced or "lightweight=true" in query or "lightweight=1" in query
     visible = access.visible_cases(user=user, lightweight=lightweight).filter(specialty="HPB")
     client = _client(user)
@@ -134,7 +135,7 @@ def test_total_equals_a_real_count_in_every_visibility_combination(settings, mix
     ],
 )
 def test_filtered_lists_count_the_rows_and_agree(mixed_cases, staff, params, extra):
-    user = StaffUserFactory() if staff else UserFactory()
+    user = StaffUserFactory.create() if staff else UserFactory.create()
     visible = access.visible_cases(user=user, lightweight=False).filter(**extra)
     with CaptureQueriesContext(connection) as queries:
         response = _client(user).get(f"/api/v1/cases?{params}")
@@ -149,7 +150,7 @@ def test_filtered_lists_count_the_rows_and_agree(mixed_cases, staff, params, ext
 
 def test_both_paths_render_the_same_body_and_headers(mixed_cases):
     """`?specialty=HPB` (ORM) and no parameter (counted) ask the same question."""
-    client = _client(StaffUserFactory())
+    client = _client(StaffUserFactory.create())
     counted = client.get("/api/v1/cases?limit=4&offset=4")
     orm = client.get("/api/v1/cases?limit=4&offset=4&specialty=HPB")
     assert counted.json() == orm.json()
@@ -158,9 +159,9 @@ def test_both_paths_render_the_same_body_and_headers(mixed_cases):
 
 
 def test_the_total_follows_writes_immediately(mixed_cases):
-    client = _client(UserFactory())
+    client = _client(UserFactory.create())
     before = int(client.get("/api/v1/cases")["X-Total-Count"])
-    draft = CaseFactory(status=Case.Status.DRAFT)
+    draft = CaseFactory.create(status=Case.Status.DRAFT)
     assert int(client.get("/api/v1/cases")["X-Total-Count"]) == before
     draft.status = Case.Status.PUBLISHED
     draft.save()

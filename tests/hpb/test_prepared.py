@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import pytest
 from django.db import DatabaseError, connection, transaction
 from django.test.utils import CaptureQueriesContext
@@ -11,7 +14,7 @@ from hpb import prepared
 SQL = "SELECT %s::int + 1, %s::text"
 
 
-def _run(sql: str = SQL, params=(41, "x")) -> list[tuple]:
+def _run(sql: str = SQL, params: Sequence[Any] = (41, "x")) -> list[tuple[Any, ...]]:
     with connection.cursor() as cursor:
         prepared.execute(cursor, sql, list(params))
         return cursor.fetchall()
