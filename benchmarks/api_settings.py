@@ -22,7 +22,7 @@ ROOT_URLCONF = "benchmarks.api_urls"
 STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}  # noqa: F405
 cast(dict[str, Any], LOGGING["root"])["level"] = "WARNING"
 
-SPECIALISATIONS = frozenset({"prepared", "token", "epoch", "fast"})
+SPECIALISATIONS = frozenset({"token", "epoch", "fast"})
 BENCH_WITHOUT = frozenset(name.strip() for name in os.environ.get("BENCH_WITHOUT", "").split(",") if name.strip())
 if BENCH_WITHOUT - SPECIALISATIONS:
     raise ImproperlyConfigured(

@@ -11,11 +11,9 @@ framework path for each specialisation named in `settings.BENCH_WITHOUT`: that i
 measures what each one earns without an "off" branch in the production code.
 """
 
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Iterable
 
 from django.conf import settings
-from django.db.backends.utils import CursorWrapper
 from django.http import HttpRequest, JsonResponse
 from django.urls import include, path
 from rest_framework import serializers
@@ -26,21 +24,13 @@ from rest_framework.views import APIView
 
 from cases.services import reading
 from config import urls as project_urls
-from hpb import prepared
 from hpb.api.fast import FastReadSerializer
-
-
-def _unprepared_execute(cursor: CursorWrapper, sql: str, params: Sequence[Any]) -> None:
-    """Django's own way: the statement is sent (and planned) on every call."""
-    cursor.execute(sql, params)
 
 
 def use_plain_paths(without: Iterable[str]) -> None:
     """Replace each named specialisation by the plain Django/DRF path (token: api_settings.py)."""
     for name in without:
-        if name == "prepared":
-            prepared.execute = _unprepared_execute
-        elif name == "epoch":
+        if name == "epoch":
             # The counted page then selects the timestamptz columns as such: psycopg's loader makes the
             # datetimes, as for every ORM query.
             reading._SUMMARY_DATETIMES = ()
@@ -66,7 +56,6 @@ def read_paths(request: HttpRequest) -> JsonResponse:
     token_class = api_settings.DEFAULT_AUTHENTICATION_CLASSES[0]
     return JsonResponse(
         {
-            "prepared": prepared.execute is not _unprepared_execute,
             "token": token_class.__module__.startswith("hpb."),
             "epoch": bool(reading._SUMMARY_DATETIMES),
             "fast": FastReadSerializer.to_representation is not serializers.Serializer.to_representation,

@@ -20,7 +20,6 @@ from django.db.models import QuerySet
 
 from cases.models import Case, Document, Patient
 from cases.services import list_counts
-from hpb import prepared
 from hpb.database import capabilities
 from imaging.models import CaseStructure, ImagingStudy
 
@@ -97,7 +96,7 @@ def counted_case_page(
     names = list_counts.counted_names(filters)
     values = [filters[name] for name in names]
     with connections[using].cursor() as cursor:
-        prepared.execute(cursor, _counted_page_sql(using, names), [*values, *values, limit, offset])
+        cursor.execute(_counted_page_sql(using, names), [*values, *values, limit, offset])
         records = cursor.fetchall()
     total = int(records[0][0])
     rows = []
@@ -214,7 +213,7 @@ def case_detail_single_query(*, filters: Mapping[str, Any], case_id: int, using:
     """
     names = tuple(sorted(filters))
     with connections[using].cursor() as cursor:
-        prepared.execute(cursor, _detail_sql(using, names), [case_id, *(filters[name] for name in names)])
+        cursor.execute(_detail_sql(using, names), [case_id, *(filters[name] for name in names)])
         record = cursor.fetchone()
     if record is None:
         return None

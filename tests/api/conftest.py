@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -101,15 +100,4 @@ def count_queries():
     return QueryCounter
 
 
-def statement_text(sql: str) -> str:
-    """The SQL a captured query ran: for `EXECUTE hpb_...(...)` (hpb.prepared), the prepared statement's text."""
-    match = re.match(r"EXECUTE (hpb_[0-9a-f]+)", sql)
-    if not match:
-        return sql
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT statement FROM pg_prepared_statements WHERE name = %s", [match.group(1)])
-        (text,) = cursor.fetchone()
-    return text
-
-
-__all__ = ["CaseWithFiles", "make_case_with_files", "statement_text"]
+__all__ = ["CaseWithFiles", "make_case_with_files"]

@@ -18,7 +18,6 @@ from rest_framework.test import APIClient
 
 from cases.models import Case
 from cases.services import access, list_counts, reading
-from tests.api.conftest import statement_text
 from tests.factories import CaseFactory, StaffUserFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -108,7 +107,7 @@ def test_total_equals_a_real_count_in_every_visibility_combination(settings, mix
         response = client.get("/api/v1/cases" + query)
     assert response.status_code == 200
     assert len(queries.captured_queries) == 1
-    assert list_counts.TABLE in statement_text(queries.captured_queries[0]["sql"])  # the counted path
+    assert list_counts.TABLE in queries.captured_queries[0]["sql"]  # the counted path
     assert response["X-Total-Count"] == str(visible.count())
     assert [c["id"] for c in response.json()] == list(
         visible.order_by("-created_at", "-id").values_list("id", flat=True)

@@ -55,7 +55,7 @@ def test_a_valid_token_gives_the_same_user_and_token_as_drf(factory):
 
 
 def test_refusals_are_drfs():
-    inactive = Token.objects.create(user=UserFactory(is_active=False))
+    inactive = Token.objects.create(user=UserFactory.create(is_active=False))
     assert _both(inactive.key) == ("User inactive or deleted.", "User inactive or deleted.")
     assert _both("0" * 40) == ("Invalid token.", "Invalid token.")
     assert _both("") == ("Invalid token.", "Invalid token.")
@@ -70,7 +70,7 @@ def test_impossible_keys_are_refused_without_a_query(key):
 
 def test_token_requests_cost_one_query_for_authentication():
     CaseFactory.create_batch(3)
-    token = Token.objects.create(user=UserFactory())
+    token = Token.objects.create(user=UserFactory.create())
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
     with CaptureQueriesContext(connection) as queries:
@@ -81,7 +81,7 @@ def test_token_requests_cost_one_query_for_authentication():
 
 
 def test_a_token_of_a_deactivated_user_stops_working():
-    token = Token.objects.create(user=UserFactory())
+    token = Token.objects.create(user=UserFactory.create())
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
     assert client.get("/api/v1/config").status_code == 200
