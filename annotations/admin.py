@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -30,8 +32,8 @@ class AnnotationAdmin(admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[Annotation]:
         return super().get_queryset(request).select_related("case", "author")
 
-    def save_model(self, request: HttpRequest, obj: Annotation, form, change: bool) -> None:
-        if not change:
+    def save_model(self, request: HttpRequest, obj: Annotation, form: Any, change: bool) -> None:
+        if not change and request.user.is_authenticated:
             obj.author = request.user  # a note typed in the admin is the curator's own
         super().save_model(request, obj, form, change)
 

@@ -12,7 +12,9 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework.generics import ListCreateAPIView, RetrieveUpdateDestroyAPIView
 from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
 from rest_framework.reverse import reverse
+from rest_framework.serializers import BaseSerializer
 
 from annotations.models import Annotation
 from annotations.serializers import AnnotationSerializer
@@ -25,7 +27,7 @@ from hpb.api.permissions import IsAuthorOrStaff
 from hpb.api.views import LIGHTWEIGHT_PARAMETER
 
 
-def _visible_cases(request) -> QuerySet[Case]:
+def _visible_cases(request: Request) -> QuerySet[Case]:
     return visible_cases(user=request.user, lightweight=flags.lightweight_mode(request))
 
 
@@ -54,7 +56,7 @@ class CaseAnnotationListView(ListCreateAPIView):
             .order_by("-created_at", "-id")
         )
 
-    def perform_create(self, serializer: AnnotationSerializer) -> None:
+    def perform_create(self, serializer: BaseSerializer[Annotation]) -> None:
         serializer.save(case=self.get_case(), author=self.request.user)
 
     def get_success_headers(self, data: dict) -> dict[str, str]:

@@ -23,14 +23,23 @@ What it does, in order:
    Each endpoint is measured `--rounds` times, interleaved, so a burst of load from elsewhere on the
    machine skews one round rather than one endpoint. It prints the median round's figures and the
    median of the per-round throughput ratios to the floor (the target is >= 0.40).
+5. With `--without token,epoch,fast` (any of them, or `all`) it also serves one more server per
+   named specialisation of the read path, with that one replaced by the plain framework path
+   (`BENCH_WITHOUT`, read by `benchmarks/api_settings.py` and `api_urls.py`): DRF's own
+   TokenAuthentication, timestamps as psycopg loads them, DRF's field-by-field serializer. Every
+   server is measured in every round (in a rotating order), alone and side by side with the all-on
+   server (both loaded at once, so a burst of load from elsewhere weighs on both), and it prints what
+   removing each one costs in floor, list and detail throughput, per round against the all-on server
+   of the same round. What each one is and what it measured: docs/read-path.md.
 
 Storage: `--storage filesystem` (default) signs local links with an HMAC; `--storage s3` stores
 `s3://` references and presigns them with boto3 (no network involved: presigning is local).
 
-Run (PostgreSQL on 127.0.0.1:5432 with trust auth, wrk installed):
+Run (PostgreSQL on 127.0.0.1:5432 with trust auth, wrk installed), from the repository root:
 
-    /work/venv/bin/python benchmarks/api.py                   # 10,000 cases, 3 rounds of 10 s
-    /work/venv/bin/python benchmarks/api.py --storage s3 --rounds 5 --duration 15
+    .venv/bin/python benchmarks/api.py                   # 10,000 cases, 3 rounds of 10 s
+    .venv/bin/python benchmarks/api.py --storage s3 --rounds 5 --duration 15
+    .venv/bin/python benchmarks/api.py --without all --rounds 5 --duration 10
 
 Nothing here asserts a time: it prints figures and ratios measured in the same run.
 """
@@ -39,6 +48,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import re
 import secrets
@@ -51,6 +61,8 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -79,12 +91,14 @@ end
 """
 
 
-@dataclass
-class Result:
-    name: str
-    rps: float
-    p50_ms: float
-    p95_ms: float
+Measurement = tuple[float, float, float]  # one endpoint's run: req/s, p50 ms, p95 ms
+
+
+@dataclass(frozen=True)
+class BenchData:
+    token: str
+    min_id: int
+    max_id: int
 
 
 # --- Database and data -----------------------------------------------------------------------------
@@ -113,7 +127,7 @@ def drop_database(database_url: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def server_environment(args: argparse.Namespace, storage_root: Path) -> dict[str, str]:
+def server_environment(args: argparse.Namespace, storage_root: Path, *, port: int) -> dict[str, str]:
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "benchmarks.api_settings",
@@ -121,7 +135,7 @@ def server_environment(args: argparse.Namespace, storage_root: Path) -> dict[str
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
         "STORAGE_ROOT": str(storage_root),
-        "PUBLIC_BASE_URL": f"http://127.0.0.1:{args.port}",
+        "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
         "FEATURE_FLAG_LIGHTWEIGHT_MODE": "false",
         "LOG_LEVEL": "WARNING",
         # Production settings expect TLS to the database and in front of gunicorn (the load balancer);
@@ -147,7 +161,7 @@ def server_environment(args: argparse.Namespace, storage_root: Path) -> dict[str
     return env
 
 
-def load_data(n_cases: int) -> dict[str, object]:
+def load_data(n_cases: int) -> BenchData:
     """Migrate and bulk-load the benchmark data in this process; returns the token and the id range."""
     import django
 
@@ -262,7 +276,7 @@ def load_data(n_cases: int) -> dict[str, object]:
         f"{len(studies) * len(STRUCTURE_NAMES)} structures in {time.monotonic() - started:.1f} s."
     )
     ids = [case.pk for case in cases]
-    return {"token": token.key, "min_id": min(ids), "max_id": max(ids)}
+    return BenchData(token=token.key, min_id=min(ids), max_id=max(ids))
 
 
 # --- Server ---------------------------------------------------------------------------------------
@@ -333,7 +347,9 @@ def check_endpoint(base: str, path: str, token: str | None) -> dict | list:
 
 
 # --- Load generators ------------------------------------------------------------------------------
-def run_wrk(base: str, path: str, *, token: str, ids: tuple[int, int] | None, args: argparse.Namespace, duration: int):
+def run_wrk(
+    base: str, path: str, *, token: str, ids: tuple[int, int] | None, args: argparse.Namespace, duration: int
+) -> Measurement:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(WRK_SCRIPT)
     env = {**os.environ, "BENCH_TOKEN": token, "BENCH_PATH": path}
@@ -374,11 +390,14 @@ def run_wrk(base: str, path: str, *, token: str, ids: tuple[int, int] | None, ar
     return requests / (duration_us / 1e6), p50 / 1000, p95 / 1000
 
 
-def _python_client_worker(base: str, path: str, token: str, ids: tuple[int, int] | None, until: float, queue) -> None:
+def _python_client_worker(
+    base: str, path: str, token: str, ids: tuple[int, int] | None, until: float, queue: multiprocessing.Queue
+) -> None:
     import http.client
     import random
 
     host = urlparse(base)
+    assert host.hostname is not None
     latencies = []
     errors = 0
     while time.monotonic() < until:
@@ -401,10 +420,8 @@ def _python_client_worker(base: str, path: str, token: str, ids: tuple[int, int]
 
 def run_python_client(
     base: str, path: str, *, token: str, ids: tuple[int, int] | None, args: argparse.Namespace, duration: int
-):
-    import multiprocessing
-
-    queue = multiprocessing.Queue()
+) -> Measurement:
+    queue: multiprocessing.Queue[tuple[list[float], int]] = multiprocessing.Queue()
     started = time.monotonic()
     until = started + duration
     procs = [
@@ -431,8 +448,51 @@ def run_python_client(
 
 
 # --- Main ---------------------------------------------------------------------------------------
+ENDPOINTS = (
+    ("floor", "/bench/floor", False),
+    ("list", "/api/v1/cases?limit=25", False),
+    ("detail", "/api/v1/cases/", True),  # a random case id is appended to each request
+)
+# What --without can switch off (benchmarks/api_settings.py and api_urls.py swap in the plain path).
+SPECIALISATIONS = ("token", "epoch", "fast")
+# The specialisations the floor view itself runs (its authentication), so its ratio cannot normalise theirs.
+FLOOR_RUNS = frozenset({"token"})
+# A specialisation stays only if removing it costs at least this much list or detail throughput.
+KEEP_THRESHOLD = 0.05
+TARGET_VS_FLOOR = 0.40
+
+
+@dataclass
+class Variant:
+    """One server: the read path with everything on, or with the specialisations in `without` off."""
+
+    without: frozenset[str]
+    port: int
+    process: subprocess.Popen | None = None
+
+    @property
+    def name(self) -> str:
+        return "all on" if not self.without else "without " + "+".join(sorted(self.without))
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def parse_without(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if names == ["all"]:
+        return list(SPECIALISATIONS)
+    unknown = sorted(set(names) - set(SPECIALISATIONS))
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown specialisation(s) {unknown}; choose from {SPECIALISATIONS}")
+    return list(dict.fromkeys(names))
+
+
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        description=(__doc__ or "").split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--cases", type=int, default=10_000)
     parser.add_argument("--duration", type=int, default=10, help="seconds per endpoint per round")
     parser.add_argument("--rounds", type=int, default=3)
@@ -442,92 +502,256 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument("--storage", choices=("filesystem", "s3"), default="filesystem")
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL))
-    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--port", type=int, default=0, help="port of the all-on server (variants get free ones)")
     parser.add_argument("--keep-db", action="store_true")
     parser.add_argument("--client", choices=("auto", "wrk", "python"), default="auto")
+    parser.add_argument(
+        "--without",
+        type=parse_without,
+        default=[],
+        metavar="NAME[,NAME...]",
+        help=(
+            f"also serve, and measure in the same interleaved rounds, the read path with each of these "
+            f"specialisations replaced by the plain framework path ({', '.join(SPECIALISATIONS)}, or all)"
+        ),
+    )
     return parser.parse_args()
 
 
-def main() -> None:
-    args = parse_args()
-    args.port = args.port or free_port()
-    client = args.client
-    if client == "auto":
-        client = "wrk" if shutil.which("wrk") else "python"
-    run = run_wrk if client == "wrk" else run_python_client
-    storage_root = Path(tempfile.mkdtemp(prefix="hpb-bench-storage-"))
-    env = server_environment(args, storage_root)
-    os.environ.update(env)
-    sys.path.insert(0, str(REPO))
+def check_variant(variant: Variant, token: str, ids: tuple[int, int]) -> None:
+    """Every endpoint answers 200 with what it should, and the server runs the read path it should."""
+    assert len(check_endpoint(variant.base, "/api/v1/cases?limit=25", token)) == 25
+    detail = check_endpoint(variant.base, f"/api/v1/cases/{ids[0]}", token)
+    assert isinstance(detail, dict)
+    assert len(detail["documents"]) == 4
+    assert len(detail["structures"]) == 6
+    assert "s3://" not in json.dumps(detail)
+    assert "storage://" not in json.dumps(detail)
+    check_endpoint(variant.base, "/bench/floor", token)
+    paths = check_endpoint(variant.base, "/bench/paths", None)
+    expected = {name: name not in variant.without for name in SPECIALISATIONS}
+    if paths != expected:
+        raise SystemExit(f"{variant.name}: the server runs {paths}, not {expected}.")
 
-    recreate_database(args.database_url)
-    server = None
-    try:
-        data = load_data(args.cases)
-        token = str(data["token"])
-        ids = (int(data["min_id"]), int(data["max_id"]))
-        server = start_gunicorn(env, args.port, args.workers, storage_root / "gunicorn.log")
-        base = f"http://127.0.0.1:{args.port}"
-        endpoints = [
-            ("floor", "/bench/floor", None),
-            ("list", "/api/v1/cases?limit=25", None),
-            ("detail", "/api/v1/cases/", ids),
-            ("django", "/bench/floor-django", None),
-        ]
-        # Sanity: every endpoint answers 200 with what it should, before anything is timed.
-        assert len(check_endpoint(base, "/api/v1/cases?limit=25", token)) == 25
-        detail = check_endpoint(base, f"/api/v1/cases/{ids[0]}", token)
-        assert len(detail["documents"]) == 4
-        assert len(detail["structures"]) == 6
-        assert "s3://" not in json.dumps(detail)
-        assert "storage://" not in json.dumps(detail)
-        check_endpoint(base, "/bench/floor", token)
 
-        print(
-            f"gunicorn: {args.workers} sync workers; load: {client}, {args.connections} connections; "
-            f"storage: {args.storage}; {args.rounds} rounds x {args.duration} s per endpoint."
-        )
-        for _, path, id_range in endpoints:
-            run(base, path, token=token, ids=id_range, args=args, duration=args.warmup)
-        rounds: dict[str, list[tuple[float, float, float]]] = {name: [] for name, _, _ in endpoints}
-        for round_number in range(args.rounds):
-            for name, path, id_range in endpoints:
-                rounds[name].append(run(base, path, token=token, ids=id_range, args=args, duration=args.duration))
-            print(f"  round {round_number + 1}: " + ", ".join(f"{n} {rounds[n][-1][0]:.0f}/s" for n in rounds))
-    finally:
-        if server is not None:
-            stop(server)
-        if not args.keep_db:
-            drop_database(args.database_url)
-        shutil.rmtree(storage_root, ignore_errors=True)
+def _median_round(measurements: list[Measurement]) -> Measurement:
+    return sorted(measurements, key=lambda m: m[0])[len(measurements) // 2]
 
-    # Each round measures every endpoint back to back, so a round's ratios share the machine's load
-    # at that moment; the median over rounds is the figure reported.
+
+def _spread(values: list[float]) -> float:
+    return statistics.pstdev(values) / statistics.mean(values)
+
+
+def report_variant(variant: Variant, rounds: dict[str, list[Measurement]]) -> dict[str, float]:
+    """Print one server's figures; returns the median per-round throughput ratio of each endpoint to its floor."""
     ratios = {
         name: statistics.median(m[0] / f[0] for m, f in zip(measurements, rounds["floor"], strict=True))
         for name, measurements in rounds.items()
     }
-    results = []
+    print(f"\n{variant.name}:")
+    print(f"{'endpoint':<10}{'req/s':>10}{'p50 ms':>10}{'p95 ms':>10}{'vs floor':>10}{'spread':>10}")
     for name, measurements in rounds.items():
-        median = sorted(measurements, key=lambda m: m[0])[len(measurements) // 2]
-        results.append(Result(name, *median))
-    print()
-    print(f"{'endpoint':<10}{'req/s':>10}{'p50 ms':>10}{'p95 ms':>10}{'vs floor':>10}")
-    for result in results:
-        print(
-            f"{result.name:<10}{result.rps:>10.1f}{result.p50_ms:>10.2f}{result.p95_ms:>10.2f}"
-            f"{ratios[result.name]:>10.2f}"
+        rps, p50, p95 = _median_round(measurements)
+        spread = _spread([m[0] for m in measurements])
+        print(f"{name:<10}{rps:>10.1f}{p50:>10.2f}{p95:>10.2f}{ratios[name]:>10.2f}{spread:>10.0%}")
+    return ratios
+
+
+def _cost_cell(costs: list[float]) -> str:
+    return f"{statistics.median(costs):+.1%} ({min(costs):+.1%} .. {max(costs):+.1%})"
+
+
+def report_specialisations(
+    baseline: dict[str, list[Measurement]],
+    variants: list[tuple[Variant, dict[str, list[Measurement]], dict[str, list[tuple[float, float]]]]],
+) -> None:
+    """The cost of removing each specialisation: 1 - off/on, per round, median and range over rounds.
+
+    "alone": each server measured on its own, back to back with the all-on one (same round). "side by
+    side": both servers loaded at the same moment for the same seconds, so whatever else runs on the
+    machine weighs on both alike; with every worker busy the CPU is shared between them, and their
+    throughput ratio is the inverse ratio of what a request costs on each. Side by side is not exactly
+    fair (the all-on server, loaded in every pair, comes out a few per cent slower even on the floor,
+    whose code is the same on both), so where the floor does not run the specialisation the endpoint's
+    ratio is divided by the floor's of the same round ("normalised"): the verdict reads that one, else
+    the plain side-by-side cost (which then errs towards removing).
+    """
+    print(
+        "\n| specialisation | floor cost, side by side | list req/s on / off, alone | list cost: alone"
+        " / side by side / normalised | detail req/s on / off, alone | detail cost: alone / side by side"
+        " / normalised | verdict |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for variant, rounds, pairs in variants:
+        floor_ratios = [off / on for on, off in pairs["floor"]]
+        cells = [_cost_cell([1 - ratio for ratio in floor_ratios])]
+        normalise = not (variant.without & FLOOR_RUNS)
+        verdict_costs = []
+        for name in ("list", "detail"):
+            alone = [1 - off[0] / on[0] for on, off in zip(baseline[name], rounds[name], strict=True)]
+            side_by_side = [1 - off / on for on, off in pairs[name]]
+            costs = [_cost_cell(alone), _cost_cell(side_by_side)]
+            if normalise:
+                normalised = [
+                    1 - (off / on) / floor for (on, off), floor in zip(pairs[name], floor_ratios, strict=True)
+                ]
+                costs.append(_cost_cell(normalised))
+                verdict_costs.append(statistics.median(normalised))
+            else:
+                costs.append("n/a (the floor runs it)")
+                verdict_costs.append(statistics.median(side_by_side))
+            on_rps, off_rps = _median_round(baseline[name])[0], _median_round(rounds[name])[0]
+            cells += [f"{on_rps:.0f} / {off_rps:.0f}", " / ".join(costs)]
+        keep = max(verdict_costs) >= KEEP_THRESHOLD
+        verdict = "keep" if keep else f"remove (< {KEEP_THRESHOLD:.0%} on both)"
+        print(f"| {'+'.join(sorted(variant.without))} | " + " | ".join(cells) + f" | {verdict} |")
+    print(
+        "(cost: throughput lost when the specialisation is replaced by the plain path, median of the per-round "
+        "ratios, range over rounds in brackets; req/s: median round)"
+    )
+
+
+@dataclass
+class Load:
+    """Drives `run` (wrk or the Python client) with the benchmark's token and case ids."""
+
+    run: Callable[..., Measurement]
+    args: argparse.Namespace
+    token: str
+    ids: tuple[int, int]
+
+    def measure(self, variant: Variant, path: str, with_ids: bool, duration: int) -> Measurement:
+        ids = self.ids if with_ids else None
+        return self.run(variant.base, path, token=self.token, ids=ids, args=self.args, duration=duration)
+
+    def side_by_side(
+        self, on: Variant, off: Variant, path: str, with_ids: bool, *, off_first: bool
+    ) -> tuple[float, float]:
+        """req/s of `on` and of `off`, loaded at the same time for the same seconds (started in either order)."""
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            first, second = (off, on) if off_first else (on, off)
+            first_run = pool.submit(self.measure, first, path, with_ids, self.args.duration)
+            second_run = pool.submit(self.measure, second, path, with_ids, self.args.duration)
+            results = {first.name: first_run.result()[0], second.name: second_run.result()[0]}
+        return results[on.name], results[off.name]
+
+
+@dataclass
+class Rounds:
+    """Every measurement of a run, per server and endpoint, one entry per round."""
+
+    alone: dict[str, dict[str, list[Measurement]]]
+    # (all-on req/s, variant req/s) of the side-by-side runs.
+    pairs: dict[str, dict[str, list[tuple[float, float]]]]
+    django: list[Measurement]
+
+    @classmethod
+    def empty(cls, variants: list[Variant]) -> Rounds:
+        return cls(
+            alone={variant.name: {name: [] for name, _, _ in ENDPOINTS} for variant in variants},
+            pairs={variant.name: {name: [] for name, _, _ in ENDPOINTS} for variant in variants[1:]},
+            django=[],
         )
-    print("(req/s and latencies: median round; vs floor: median of the per-round throughput ratios)")
-    spread = {
-        name: statistics.pstdev([m[0] for m in ms]) / statistics.mean([m[0] for m in ms]) for name, ms in rounds.items()
-    }
-    print("round-to-round spread (stdev/mean of req/s): " + ", ".join(f"{n} {s:.0%}" for n, s in spread.items()))
+
+
+def start_servers(variants: list[Variant], args: argparse.Namespace, storage_root: Path, data: BenchData) -> None:
+    for variant in variants:
+        variant_env = {
+            **server_environment(args, storage_root, port=variant.port),
+            "BENCH_WITHOUT": ",".join(sorted(variant.without)),
+        }
+        log = storage_root / f"gunicorn-{variant.port}.log"
+        variant.process = start_gunicorn(variant_env, variant.port, args.workers, log)
+        check_variant(variant, data.token, (data.min_id, data.max_id))
+
+
+def measure_rounds(load: Load, variants: list[Variant], rounds: Rounds) -> None:
+    """Warm every server up, then measure `--rounds` rounds of every endpoint on every server."""
+    args = load.args
+    for variant in variants:
+        for _, path, with_ids in ENDPOINTS:
+            load.measure(variant, path, with_ids, args.warmup)
+    for round_number in range(args.rounds):
+        # Every server is measured in every round, each endpoint on every server back to back (in a
+        # rotating order), so the runs compared with each other share the machine's load of the moment
+        # and a burst of load from elsewhere skews one round's figures rather than one variant's.
+        shift = round_number % len(variants)
+        for name, path, with_ids in ENDPOINTS:
+            for variant in variants[shift:] + variants[:shift]:
+                rounds.alone[variant.name][name].append(load.measure(variant, path, with_ids, args.duration))
+        rounds.django.append(load.measure(variants[0], "/bench/floor-django", False, args.duration))
+        for name, path, with_ids in ENDPOINTS:
+            for variant in variants[1:]:
+                pair = load.side_by_side(variants[0], variant, path, with_ids, off_first=round_number % 2 == 1)
+                rounds.pairs[variant.name][name].append(pair)
+        print_round(round_number, variants, rounds)
+
+
+def print_round(round_number: int, variants: list[Variant], rounds: Rounds) -> None:
+    alone = "; ".join(
+        f"{v.name}: " + ", ".join(f"{n} {rounds.alone[v.name][n][-1][0]:.0f}/s" for n, _, _ in ENDPOINTS)
+        for v in variants
+    )
+    print(f"  round {round_number + 1}: {alone}; django {rounds.django[-1][0]:.0f}/s")
+    if len(variants) > 1:
+        paired = "; ".join(
+            f"{v.name}: "
+            + ", ".join(f"{n} {off / on:.2f}" for n, _, _ in ENDPOINTS for on, off in [rounds.pairs[v.name][n][-1]])
+            for v in variants[1:]
+        )
+        print(f"    side by side, off/on: {paired}")
+
+
+def report(variants: list[Variant], rounds: Rounds) -> None:
+    # Each round measures every endpoint back to back, so a round's ratios share the machine's load
+    # at that moment; the median over rounds is the figure reported.
+    ratios = {variant.name: report_variant(variant, rounds.alone[variant.name]) for variant in variants}
+    django_rps = _median_round(rounds.django)[0]
+    django_spread = _spread([m[0] for m in rounds.django])
+    print(f"\ndjango (no authentication, for context): {django_rps:.1f} req/s, spread {django_spread:.0%}")
+    print("(req/s and latencies: median round; vs floor: median of the per-round throughput ratios;")
+    print(" spread: round-to-round stdev/mean of req/s)")
     for name in ("list", "detail"):
-        ratio = ratios[name]
-        print(
-            f"{name}: {ratio:.2f} of the floor's throughput (target >= 0.40): {'met' if ratio >= 0.40 else 'NOT met'}"
+        ratio = ratios["all on"][name]
+        verdict = "met" if ratio >= TARGET_VS_FLOOR else "NOT met"
+        print(f"{name}: {ratio:.2f} of the floor's throughput (target >= {TARGET_VS_FLOOR:.2f}): {verdict}")
+    if len(variants) > 1:
+        report_specialisations(
+            rounds.alone["all on"], [(v, rounds.alone[v.name], rounds.pairs[v.name]) for v in variants[1:]]
         )
+
+
+def main() -> None:
+    args = parse_args()
+    client = args.client
+    if client == "auto":
+        client = "wrk" if shutil.which("wrk") else "python"
+    storage_root = Path(tempfile.mkdtemp(prefix="hpb-bench-storage-"))
+    variants = [Variant(frozenset(), args.port or free_port())]
+    variants += [Variant(frozenset({name}), free_port()) for name in args.without]
+    os.environ.update(server_environment(args, storage_root, port=variants[0].port))
+    sys.path.insert(0, str(REPO))
+
+    recreate_database(args.database_url)
+    rounds = Rounds.empty(variants)
+    try:
+        data = load_data(args.cases)
+        start_servers(variants, args, storage_root, data)
+        print(
+            f"gunicorn: {args.workers} sync workers per server; load: {client}, {args.connections} connections; "
+            f"storage: {args.storage}; {args.rounds} rounds x {args.duration} s per endpoint; "
+            f"servers: {', '.join(variant.name for variant in variants)}."
+        )
+        run = run_wrk if client == "wrk" else run_python_client
+        measure_rounds(Load(run, args, data.token, (data.min_id, data.max_id)), variants, rounds)
+    finally:
+        for variant in variants:
+            if variant.process is not None:
+                stop(variant.process)
+        if not args.keep_db:
+            drop_database(args.database_url)
+        shutil.rmtree(storage_root, ignore_errors=True)
+    report(variants, rounds)
 
 
 if __name__ == "__main__":

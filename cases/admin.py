@@ -8,10 +8,12 @@ many rows it shows (related objects are joined, counts are subqueries).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, TypedDict
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.widgets import FilteredSelectMultiple
-from django.db.models import QuerySet
+from django.db.models import ForeignKey, QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
@@ -41,7 +43,26 @@ from hpb.admin_utils import (
 )
 from imaging.models import CaseStructure, ImagingStudy
 
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations  # a test requirement only: for annotations
+
 DocumentCase = Document.cases.through
+
+
+# The counts the changelists' querysets annotate (`count_subquery`), for the columns that show them.
+class CaseCounts(TypedDict):
+    n_documents: int
+    n_studies: int
+    n_structures: int
+
+
+class CaseCount(TypedDict):
+    n_cases: int
+
+
+class PatientCounts(TypedDict):
+    n_cases: int
+    n_encounters: int
 
 
 # --- Filters and form fields ---------------------------------------------------------------------
@@ -61,10 +82,10 @@ class TagListFilter(admin.SimpleListFilter):
         return filter_cases_by_tag(queryset, value) if value else queryset
 
 
-class TagsField(forms.CharField):
-    """Tags typed as `liver, hcc, segmentectomy` and stored as a JSON list of strings."""
+class TagsField(forms.Field):
+    """Tags typed as `liver, hcc, segmentectomy` (a text input) and stored as a JSON list of strings."""
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("required", False)
         kwargs.setdefault("help_text", "Comma-separated, e.g. liver, hcc, segmentectomy.")
         kwargs.setdefault("widget", forms.TextInput(attrs={"size": 80}))
@@ -116,10 +137,14 @@ class CaseAdminForm(forms.ModelForm):
             "clinical_summary",
         ]
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         encounter = self.fields.get("encounter")
-        if encounter is not None and self.instance.patient_id:
+        if (
+            isinstance(encounter, forms.ModelChoiceField)
+            and encounter.queryset is not None
+            and self.instance.patient_id
+        ):
             # On an existing case only that patient's encounters make sense.
             encounter.queryset = encounter.queryset.filter(patient_id=self.instance.patient_id)
 
@@ -144,20 +169,20 @@ class CaseDocumentInline(admin.TabularInline):
         return False  # linking happens in the "Link existing documents" field; uploads on the document page
 
     @admin.display(description="Title")
-    def document_title(self, link) -> str:
+    def document_title(self, link: Any) -> str:
         url = reverse("admin:cases_document_change", args=[link.document_id])
         return format_html('<a href="{}">{}</a>', url, link.document.title)
 
     @admin.display(description="Type")
-    def document_type(self, link) -> str:
+    def document_type(self, link: Any) -> str:
         return link.document.mime_type
 
     @admin.display(description="Size")
-    def document_size(self, link) -> str:
+    def document_size(self, link: Any) -> str:
         return human_size((link.document.metadata or {}).get("size_bytes"))
 
     @admin.display(description="File")
-    def document_file(self, link) -> str:
+    def document_file(self, link: Any) -> str:
         return signed_link(link.document.storage_uri)
 
 
@@ -230,13 +255,15 @@ class CaseAdmin(FullTextSearchMixin, admin.ModelAdmin):
             )
         )
 
-    def formfield_for_foreignkey(self, db_field, request: HttpRequest, **kwargs):
+    def formfield_for_foreignkey(
+        self, db_field: ForeignKey[Any, Any], request: HttpRequest, **kwargs: Any
+    ) -> forms.ModelChoiceField[Any] | None:
         if db_field.name == "encounter":
             kwargs["form_class"] = EncounterChoiceField
             kwargs["queryset"] = Encounter.objects.select_related("patient").order_by("-started_at")
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
-    def save_related(self, request: HttpRequest, form: CaseAdminForm, formsets, change: bool) -> None:
+    def save_related(self, request: HttpRequest, form: CaseAdminForm, formsets: Any, change: bool) -> None:
         super().save_related(request, form, formsets, change)
         to_link = form.cleaned_data.get("link_documents")
         if to_link:
@@ -253,15 +280,15 @@ class CaseAdmin(FullTextSearchMixin, admin.ModelAdmin):
         return ", ".join(case.tags or []) or EMPTY
 
     @admin.display(description="Docs", ordering="n_documents")
-    def document_count(self, case: Case) -> int:
+    def document_count(self, case: WithAnnotations[Case, CaseCounts]) -> int:
         return case.n_documents
 
     @admin.display(description="Studies", ordering="n_studies")
-    def study_count(self, case: Case) -> int:
+    def study_count(self, case: WithAnnotations[Case, CaseCounts]) -> int:
         return case.n_studies
 
     @admin.display(description="Structures", ordering="n_structures")
-    def structure_count(self, case: Case) -> int:
+    def structure_count(self, case: WithAnnotations[Case, CaseCounts]) -> int:
         return case.n_structures
 
     # Actions ---------------------------------------------------------------------------------------
@@ -314,8 +341,9 @@ class DocumentAdminForm(forms.ModelForm):
                 raise forms.ValidationError(str(exc)) from exc
         return upload
 
-    def clean(self):
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned = self.cleaned_data
         if not self.instance.pk and not cleaned.get("upload") and "upload" not in self.errors:
             self.add_error("upload", "Choose the file of the new document.")
         return cleaned
@@ -389,7 +417,7 @@ class DocumentAdmin(FullTextSearchMixin, admin.ModelAdmin):
         return (document.metadata or {}).get("sha256") or EMPTY
 
     @admin.display(description="Cases", ordering="n_cases")
-    def case_count(self, document: Document) -> int:
+    def case_count(self, document: WithAnnotations[Document, CaseCount]) -> int:
         return document.n_cases
 
     @admin.display(description="File")
@@ -461,11 +489,11 @@ class PatientAdmin(admin.ModelAdmin):
         )
 
     @admin.display(description="Cases", ordering="n_cases")
-    def case_count(self, patient: Patient) -> int:
+    def case_count(self, patient: WithAnnotations[Patient, PatientCounts]) -> int:
         return patient.n_cases
 
     @admin.display(description="Encounters", ordering="n_encounters")
-    def encounter_count(self, patient: Patient) -> int:
+    def encounter_count(self, patient: WithAnnotations[Patient, PatientCounts]) -> int:
         return patient.n_encounters
 
 

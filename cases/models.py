@@ -114,7 +114,8 @@ class Case(models.Model):
     def clean(self) -> None:
         from django.core.exceptions import ValidationError
 
-        if self.encounter_id and self.patient_id and self.encounter.patient_id != self.patient_id:
+        encounter = self.encounter if self.encounter_id else None
+        if encounter is not None and self.patient_id and encounter.patient_id != self.patient_id:
             raise ValidationError({"encounter": "The encounter belongs to another patient."})
         if isinstance(self.tags, list):
             # Keep tags tidy: trimmed, unique, in the curator's order.

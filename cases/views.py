@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
 from django.db import router
 from django.db.models import QuerySet
@@ -18,16 +19,14 @@ from cases import filters, fulltext
 from cases.filters import CaseFilter, CaseFilterBackend
 from cases.models import Case
 from cases.serializers import CaseDetailSerializer, CaseSummarySerializer, SearchResultSerializer
-from cases.services import access, list_counts, reading
+from cases.services import access, reading
 from hpb import flags
 from hpb.api.pagination import HeaderLimitOffsetPagination, pagination_headers
 from hpb.api.views import LIGHTWEIGHT_PARAMETER
 
 
-class CaseViewMixin:
-    """The cases this request may see, and the lightweight flag for the serializers."""
-
-    request: Request
+class CaseViewMixin(GenericAPIView):
+    """The cases this request may see, the lightweight flag for the serializers, the header paginator."""
 
     def visible_cases(self) -> QuerySet[Case]:
         return access.visible_cases(user=self.request.user, lightweight=flags.lightweight_mode(self.request))
@@ -36,8 +35,13 @@ class CaseViewMixin:
         """The same rule as `visible_cases`, as Case field equalities (for the hand-written statements)."""
         return access.visibility_filters(user=self.request.user, lightweight=flags.lightweight_mode(self.request))
 
-    def get_serializer_context(self) -> dict:
+    def get_serializer_context(self) -> dict[str, Any]:
         return {"request": self.request, "view": self, "lightweight": flags.lightweight_mode(self.request)}
+
+    @property
+    def header_paginator(self) -> HeaderLimitOffsetPagination:
+        """`paginator`, as the HeaderLimitOffsetPagination every case endpoint declares."""
+        return cast(HeaderLimitOffsetPagination, self.paginator)
 
 
 SEARCH_PARAM = "q"
@@ -87,36 +91,37 @@ class CaseListView(CaseViewMixin, ListAPIView):
         return reading.case_summaries(self.visible_cases())
 
     @extend_schema(parameters=[search_parameter(required=False), LIGHTWEIGHT_PARAMETER, *pagination_headers()])
-    def get(self, request, *args, **kwargs):
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
 
-    def list(self, request: Request, *args, **kwargs) -> Response:
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         if SEARCH_PARAM not in request.query_params:
-            using = router.db_for_read(Case)
-            if filters.is_filtered(request) or not list_counts.available(using=using):
+            if filters.is_filtered(request):
                 return super().list(request, *args, **kwargs)
-            return self._counted_list(request, using=using)
+            return self._unfiltered_list(request, using=router.db_for_read(Case))
         # The same search as /api/v1/search over the same filtered cases (specialty, tag, status,
         # visibility), ranked; only the summaries are needed, so the page is one query.
         query = search_query(request)
         cases = self.filter_queryset(self.visible_cases())
-        page = self.paginator.paginate_fetched(request, _fetcher(query=query, cases=cases, matches=False))
+        page = self.header_paginator.paginate_fetched(request, _fetcher(query=query, cases=cases, matches=False))
         rows = [result.case for result in page]
         return self.get_paginated_response(self.get_serializer(rows, many=True).data)
 
-    def _counted_list(self, request: Request, *, using: str) -> Response:
-        """The unfiltered list (most requests): default specialty and visibility only, so the total comes
+    def _unfiltered_list(self, request: Request, *, using: str) -> Response:
+        """The unfiltered list (most requests): default specialty and visibility only, so the total can come
         from the trigger-maintained counter and the page from a once-written statement (one query)."""
         rule = {**filters.default_filters(), **self.visibility_filters()}
 
         def fetch(limit: int, offset: int) -> tuple[int, list[dict]]:
-            return reading.counted_case_page(filters=rule, limit=limit, offset=offset, using=using)
+            return reading.case_list_page(filters=rule, limit=limit, offset=offset, using=using)
 
-        page = self.paginator.paginate_fetched(request, fetch)
+        page = self.header_paginator.paginate_fetched(request, fetch)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
 
-def _fetcher(*, query: str, cases: QuerySet[Case], matches: bool):
+def _fetcher(
+    *, query: str, cases: QuerySet[Case], matches: bool
+) -> Callable[[int, int], tuple[int, list[fulltext.SearchResult]]]:
     def fetch(limit: int, offset: int) -> tuple[int, list[fulltext.SearchResult]]:
         try:
             found = fulltext.search(query=query, cases=cases, limit=limit, offset=offset, matches=matches)
@@ -128,7 +133,7 @@ def _fetcher(*, query: str, cases: QuerySet[Case], matches: bool):
 
 
 @extend_schema(tags=["cases"])
-class SearchView(CaseViewMixin, GenericAPIView):
+class SearchView(CaseViewMixin):
     """Cases whose own text or documents match `q`, best first, with the matching documents and a snippet.
 
     Only cases the user may see (published ones for non-staff; lightweight ones in lightweight mode), of
@@ -146,7 +151,8 @@ class SearchView(CaseViewMixin, GenericAPIView):
     )
     def get(self, request: Request) -> Response:
         query = search_query(request)
-        page = self.paginator.paginate_fetched(request, _fetcher(query=query, cases=self.visible_cases(), matches=True))
+        fetch = _fetcher(query=query, cases=self.visible_cases(), matches=True)
+        page = self.header_paginator.paginate_fetched(request, fetch)
         rows = [
             {
                 "case": result.case,
@@ -160,7 +166,7 @@ class SearchView(CaseViewMixin, GenericAPIView):
 
 
 @extend_schema(tags=["cases"])
-class CaseDetailView(CaseViewMixin, GenericAPIView):
+class CaseDetailView(CaseViewMixin):
     """One case with its patient, documents, imaging studies and structures; file URLs are signed."""
 
     serializer_class = CaseDetailSerializer

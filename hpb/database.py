@@ -2,7 +2,7 @@
 
 The project runs on PostgreSQL (tests, production) and on SQLite (the `make run` demo). A few
 concerns have a PostgreSQL implementation and a portable one: full-text search, the case list's
-exact counts and prepared statements, JSON tag filtering, token lookup, advisory locks and sequence
+exact counts, the case detail's single statement, JSON tag filtering, token lookup, advisory locks and sequence
 reservation. Each concern chooses its implementation once per alias through `capabilities()`; no
 other module reads `connection.vendor`. The answer is cached: the vendor of an alias never changes
 while a process runs (tests that swap settings clear the cache with `capabilities.cache_clear()`).
@@ -23,7 +23,7 @@ class Capabilities:
     vendor: str
     # PostgreSQL: tsvector columns, GIN indexes, websearch_to_tsquery, ts_headline, unaccent.
     full_text_search: bool
-    # PostgreSQL: the trigger-maintained case counts (migration cases/0003) and prepared statements.
+    # PostgreSQL: the trigger-maintained case counts (migration cases/0003).
     counted_case_list: bool
     # PostgreSQL: session advisory locks (pg_advisory_lock) shared by every worker process.
     advisory_locks: bool
@@ -31,6 +31,8 @@ class Capabilities:
     sequences: bool
     # PostgreSQL: JSONB containment (`tags @> '["x"]'`); SQLite has json_each instead.
     json_containment: bool
+    # PostgreSQL: related rows built as JSON inside one statement (ARRAY(SELECT jsonb_build_object(...))).
+    json_rows: bool
     # Whether a second thread may write while the first holds a transaction (not SQLite's one writer).
     concurrent_writers: bool
 
@@ -55,5 +57,6 @@ def capabilities(using: str = DEFAULT_DB_ALIAS) -> Capabilities:
         advisory_locks=postgresql,
         sequences=postgresql,
         json_containment=postgresql,
+        json_rows=postgresql,
         concurrent_writers=vendor != "sqlite",
     )

@@ -45,6 +45,8 @@ table schedule it in a maintenance window.
 from django.contrib.postgres.operations import UnaccentExtension
 from django.db import migrations
 
+from hpb.database import capabilities
+
 CONFIGURATION_SQL = """
 CREATE TEXT SEARCH CONFIGURATION hpb_english (COPY = pg_catalog.english);
 ALTER TEXT SEARCH CONFIGURATION hpb_english
@@ -78,18 +80,18 @@ CREATE INDEX cases_case_search_gin ON cases_case USING gin (search_vector);
 """
 
 
-class RunSQLOnPostgreSQL(migrations.RunSQL):
-    """RunSQL that does nothing on other databases (the SQLite demo), in both directions.
+class RunSQLWithFullTextSearch(migrations.RunSQL):
+    """RunSQL that does nothing where the database lacks full-text search (the SQLite demo), in both directions.
 
-    Defined here rather than imported so that this migration never changes when app code does.
+    The kernel seam `hpb.database.capabilities` answers, as it does for the code that uses these objects.
     """
 
     def database_forwards(self, app_label, schema_editor, from_state, to_state):
-        if schema_editor.connection.vendor == "postgresql":
+        if capabilities(schema_editor.connection.alias).full_text_search:
             super().database_forwards(app_label, schema_editor, from_state, to_state)
 
     def database_backwards(self, app_label, schema_editor, from_state, to_state):
-        if schema_editor.connection.vendor == "postgresql":
+        if capabilities(schema_editor.connection.alias).full_text_search:
             super().database_backwards(app_label, schema_editor, from_state, to_state)
 
 
@@ -101,15 +103,15 @@ class Migration(migrations.Migration):
     operations = [
         # CreateExtension is itself a no-op on databases other than PostgreSQL.
         UnaccentExtension(),
-        RunSQLOnPostgreSQL(
+        RunSQLWithFullTextSearch(
             CONFIGURATION_SQL,
             reverse_sql="DROP TEXT SEARCH CONFIGURATION hpb_english;",
         ),
-        RunSQLOnPostgreSQL(
+        RunSQLWithFullTextSearch(
             DOCUMENT_VECTOR_SQL,
             reverse_sql="ALTER TABLE cases_document DROP COLUMN search_vector;",  # drops the index too
         ),
-        RunSQLOnPostgreSQL(
+        RunSQLWithFullTextSearch(
             CASE_VECTOR_SQL,
             reverse_sql="ALTER TABLE cases_case DROP COLUMN search_vector;",
         ),

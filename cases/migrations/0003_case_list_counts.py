@@ -33,6 +33,8 @@ under a lock that blocks writers for the moment it takes.
 
 from django.db import migrations
 
+from hpb.database import capabilities
+
 COUNTS_SQL = """
 CREATE TABLE cases_case_list_count (
     specialty text NOT NULL,
@@ -112,18 +114,18 @@ DROP TABLE cases_case_list_count;
 """
 
 
-class RunSQLOnPostgreSQL(migrations.RunSQL):
-    """RunSQL that does nothing on other databases (the SQLite demo), in both directions.
+class RunSQLWithCaseListCounts(migrations.RunSQL):
+    """RunSQL that does nothing where the database lacks the counted case list (the SQLite demo), in both directions.
 
-    Defined here rather than imported so that this migration never changes when app code does.
+    The kernel seam `hpb.database.capabilities` answers, as it does for the code that uses these objects.
     """
 
     def database_forwards(self, app_label, schema_editor, from_state, to_state):
-        if schema_editor.connection.vendor == "postgresql":
+        if capabilities(schema_editor.connection.alias).counted_case_list:
             super().database_forwards(app_label, schema_editor, from_state, to_state)
 
     def database_backwards(self, app_label, schema_editor, from_state, to_state):
-        if schema_editor.connection.vendor == "postgresql":
+        if capabilities(schema_editor.connection.alias).counted_case_list:
             super().database_backwards(app_label, schema_editor, from_state, to_state)
 
 
@@ -133,5 +135,5 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        RunSQLOnPostgreSQL(COUNTS_SQL, reverse_sql=DROP_COUNTS_SQL),
+        RunSQLWithCaseListCounts(COUNTS_SQL, reverse_sql=DROP_COUNTS_SQL),
     ]

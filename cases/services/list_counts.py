@@ -17,6 +17,8 @@ from typing import Any
 
 from django.db import connections, transaction
 
+from hpb.database import capabilities
+
 TABLE = "cases_case_list_count"
 # Case fields the counter is keyed by; its columns carry the same names.
 COUNTED_FIELDS = frozenset({"specialty", "status", "lightweight"})
@@ -28,7 +30,7 @@ class NotCountedError(ValueError):
 
 def available(*, using: str) -> bool:
     """Whether the counter exists on this database (PostgreSQL, where migration 0003 creates it)."""
-    return connections[using].vendor == "postgresql"
+    return capabilities(using).counted_case_list
 
 
 def counted_names(filters: Mapping[str, Any]) -> tuple[str, ...]:

@@ -20,7 +20,7 @@ from django.db.models import QuerySet
 
 from cases.models import Case, Document, Patient
 from cases.services import list_counts
-from hpb import prepared
+from hpb.database import capabilities
 from imaging.models import CaseStructure, ImagingStudy
 
 SUMMARY_FIELDS = (
@@ -41,9 +41,42 @@ STUDY_FIELDS = ("id", "label", "modality", "volume_uri", "preview_uri", "format"
 STRUCTURE_FIELDS = ("id", "name", "color_hex", "mesh_uri", "metadata", "imaging_study_id")
 
 
+def concrete_field(model: type[models.Model], name: str) -> models.Field[Any, Any]:
+    """The field `name` of `model` that has a column (for hand-written SQL); TypeError for a reverse relation."""
+    field = model._meta.get_field(name)
+    if not isinstance(field, models.Field):
+        raise TypeError(f"{model.__name__}.{name} has no column")
+    return field
+
+
+def column(model: type[models.Model], name: str) -> str:
+    """The column of the field `name` of `model` (for hand-written SQL)."""
+    found = concrete_field(model, name).column
+    if found is None:
+        raise TypeError(f"{model.__name__}.{name} has no column")
+    return found
+
+
 def case_summaries(cases: QuerySet[Case]) -> QuerySet:
     """Summary rows of `cases`, newest first (a lazy queryset: filter and slice it further)."""
     return cases.order_by("-created_at", "-id").values(*SUMMARY_FIELDS)
+
+
+def case_list_page(
+    *, filters: Mapping[str, Any], limit: int, offset: int, using: str
+) -> tuple[int, list[dict[str, Any]]]:
+    """`(total, rows)`: one page of summaries of the cases matching `filters`, and their exact total.
+
+    The unfiltered case list (most requests): `filters` are equalities on the columns the case counter is
+    keyed by (`list_counts.COUNTED_FIELDS`, else NotCountedError). Where the database keeps the counter
+    (`capabilities().counted_case_list`, PostgreSQL) this is `counted_case_page`, one query; elsewhere
+    (the SQLite demo) a COUNT(*) and the ORM page. Both give the same rows and totals.
+    """
+    if capabilities(using).counted_case_list:
+        return counted_case_page(filters=filters, limit=limit, offset=offset, using=using)
+    list_counts.counted_names(filters)  # the same contract on every database
+    cases = Case.objects.using(using).filter(**filters)
+    return cases.count(), list(case_summaries(cases)[offset : offset + limit])
 
 
 def counted_case_page(
@@ -54,16 +87,16 @@ def counted_case_page(
     The same rows, in the same order, as `case_summaries(Case.objects.filter(**filters))[offset:offset +
     limit]`, but for the common case list only: `filters` are equalities on the columns the
     trigger-maintained counter is keyed by (`list_counts.COUNTED_FIELDS`, else NotCountedError), and the
-    database must be PostgreSQL (`list_counts.available`). The total is then a SUM over a few counter
-    rows instead of a COUNT(*) over every matching case, and the statement is written once per set of
-    filter names (`_counted_page_sql`) instead of compiled by the ORM on every request: together most of
-    the list's cost. One query, also for an offset past the end. tests/api/test_case_list_paths.py
-    holds both paths to the same rows and totals.
+    database must keep the counter (`list_counts.available`; `case_list_page` chooses). The total is then
+    a SUM over a few counter rows instead of a COUNT(*) over every matching case, and the statement is
+    written once per set of filter names (`_counted_page_sql`) instead of compiled by the ORM on every
+    request: together most of the list's cost. One query, also for an offset past the end.
+    tests/api/test_case_list_paths.py holds both paths to the same rows and totals.
     """
     names = list_counts.counted_names(filters)
     values = [filters[name] for name in names]
     with connections[using].cursor() as cursor:
-        prepared.execute(cursor, _counted_page_sql(using, names), [*values, *values, limit, offset])
+        cursor.execute(_counted_page_sql(using, names), [*values, *values, limit, offset])
         records = cursor.fetchall()
     total = int(records[0][0])
     rows = []
@@ -100,7 +133,7 @@ def _counted_page_sql(alias: str, names: tuple[str, ...]) -> str:
     qn = connections[alias].ops.quote_name
 
     def col(name: str) -> str:
-        return f"c.{qn(Case._meta.get_field(name).column)}"
+        return f"c.{qn(column(Case, name))}"
 
     def value(name: str) -> str:
         # EXTRACT(EPOCH ...) of a timestamptz is an exact numeric (PostgreSQL 14 and later).
@@ -125,12 +158,13 @@ def case_detail(*, filters: Mapping[str, Any], case_id: int, using: str) -> dict
     """Case `case_id` with its patient, documents, studies and structures, if it matches `filters`
     (equalities on Case fields: the visibility rule, `access.visibility_filters`); else None.
 
-    On PostgreSQL this is one query: the related rows come back as ordered JSON arrays built by
-    the database (`ARRAY(SELECT jsonb_build_object(...) ... ORDER BY ...)`), which saves three
-    round trips and most of the Python time per request. Elsewhere (the SQLite demo) it is four
-    plain queries. Both return the same rows; tests/api/test_case_detail_paths.py holds them to it.
+    Where the database builds JSON rows inside a query (`capabilities().json_rows`, PostgreSQL) this is
+    one query: the related rows come back as ordered JSON arrays built by the database
+    (`ARRAY(SELECT jsonb_build_object(...) ... ORDER BY ...)`), which saves three round trips and most
+    of the Python time per request. Elsewhere (the SQLite demo) it is four plain queries. Both return
+    the same rows; tests/api/test_case_detail_paths.py holds them to it.
     """
-    if connections[using].vendor == "postgresql":
+    if capabilities(using).json_rows:
         return case_detail_single_query(filters=filters, case_id=case_id, using=using)
     return case_detail_portable(filters=filters, case_id=case_id, using=using)
 
@@ -179,7 +213,7 @@ def case_detail_single_query(*, filters: Mapping[str, Any], case_id: int, using:
     """
     names = tuple(sorted(filters))
     with connections[using].cursor() as cursor:
-        prepared.execute(cursor, _detail_sql(using, names), [case_id, *(filters[name] for name in names)])
+        cursor.execute(_detail_sql(using, names), [case_id, *(filters[name] for name in names)])
         record = cursor.fetchone()
     if record is None:
         return None
@@ -214,7 +248,7 @@ def _detail_sql(alias: str, names: tuple[str, ...]) -> str:
         return f"{qn(model._meta.db_table)} {short}"
 
     def col(model: type[models.Model], short: str, name: str) -> str:
-        return f"{short}.{qn(model._meta.get_field(name).column)}"
+        return f"{short}.{qn(column(model, name))}"
 
     def json_rows(model: type[models.Model], short: str, fields: tuple[str, ...], rest: str) -> str:
         # Row keys are the serializer field names; `imaging_study_id` is the `imaging_study` column.

@@ -9,8 +9,9 @@ from the models' metadata and the instances are built with `Model.from_db`, as t
 The answers are DRF's: the same errors ("Invalid token.", "User inactive or deleted."), the user and
 the Token instance as `request.user` / `request.auth`. Keys that cannot be a token (longer than the
 key column, or with a NUL byte, which PostgreSQL cannot compare) are refused without a query. The fast
-path is taken only on PostgreSQL and when no field of the token or user model needs a database value
-converter (a raw row equals the ORM's then); anything else uses DRF's own lookup.
+path is taken only on PostgreSQL (the kernel seam `hpb.database.capabilities` says) and when no field of
+the token or user model needs a database value converter (a raw row equals the ORM's then); anything
+else uses DRF's own lookup. What it earns is measured, not assumed: docs/read-path.md.
 """
 
 from __future__ import annotations
@@ -18,11 +19,14 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connections, router
-from django.db.models import Model
+from django.db.models import Field, Model
 from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions
 from rest_framework.authtoken.models import Token
+
+from hpb.database import capabilities
 
 
 class TokenAuthentication(authentication.TokenAuthentication):
@@ -34,7 +38,7 @@ class TokenAuthentication(authentication.TokenAuthentication):
         statement = _statement(using) if model is Token else None
         if statement is None:
             return super().authenticate_credentials(key)
-        if len(key) > Token._meta.get_field("key").max_length or "\x00" in key:
+        if len(key) > _max_key_length() or "\x00" in key:
             raise exceptions.AuthenticationFailed(_("Invalid token."))
         token = _load(using, statement, key)
         if token is None:
@@ -44,13 +48,28 @@ class TokenAuthentication(authentication.TokenAuthentication):
         return token.user, token
 
 
+@functools.cache
+def _max_key_length() -> int:
+    max_length = Token._meta.get_field("key").max_length
+    if max_length is None:
+        raise ImproperlyConfigured("The token key is expected to have a max_length.")
+    return max_length
+
+
+def _column(field: Field[Any, Any] | None) -> str:
+    if field is None or field.column is None:
+        raise ImproperlyConfigured("The token lookup needs concrete columns.")
+    return field.column
+
+
 @functools.lru_cache(maxsize=8)
 def _statement(using: str) -> tuple[str, tuple[str, ...], tuple[str, ...]] | None:
     """(SQL, token attnames, user attnames), or None where the raw row would differ from the ORM's."""
-    connection = connections[using]
-    if connection.vendor != "postgresql":
+    if not capabilities(using).is_postgresql:
         return None
+    connection = connections[using]
     user_field = Token._meta.get_field("user")
+    key_field = Token._meta.get_field("key")
     user_model = user_field.related_model
     token_fields = Token._meta.concrete_fields
     user_fields = user_model._meta.concrete_fields
@@ -61,12 +80,12 @@ def _statement(using: str) -> tuple[str, tuple[str, ...], tuple[str, ...]] | Non
                 return None
     qn = connection.ops.quote_name
     columns = ", ".join(
-        [*(f"t.{qn(field.column)}" for field in token_fields), *(f"u.{qn(field.column)}" for field in user_fields)]
+        [*(f"t.{qn(_column(field))}" for field in token_fields), *(f"u.{qn(_column(field))}" for field in user_fields)]
     )
     sql = (
         f"SELECT {columns} FROM {qn(Token._meta.db_table)} t "  # noqa: S608 - identifiers only
-        f"JOIN {qn(user_model._meta.db_table)} u ON u.{qn(user_model._meta.pk.column)} = t.{qn(user_field.column)} "
-        f"WHERE t.{qn(Token._meta.get_field('key').column)} = %s"
+        f"JOIN {qn(user_model._meta.db_table)} u ON u.{qn(_column(user_model._meta.pk))} = t.{qn(_column(user_field))} "
+        f"WHERE t.{qn(_column(key_field))} = %s"
     )
     return sql, tuple(field.attname for field in token_fields), tuple(field.attname for field in user_fields)
 

@@ -143,13 +143,13 @@ def json_error(status: int, detail: str | None = None, code: str | None = None) 
 
 
 # --- Django's error handlers (config/urls.py: handler400, handler403, handler404, handler500) ------
-def handler400(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+def handler400(request: HttpRequest, exception: Exception) -> HttpResponse:
     if is_api_request(request):
         return json_error(400, "Bad request.", "bad_request")
     return defaults.bad_request(request, exception)
 
 
-def handler403(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+def handler403(request: HttpRequest, exception: Exception) -> HttpResponse:
     if is_api_request(request):
         return json_error(403, "You do not have permission to perform this action.", "permission_denied")
     return defaults.permission_denied(request, exception)

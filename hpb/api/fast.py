@@ -84,30 +84,40 @@ def _nested(serializer_class: type[FastReadSerializer], many: bool) -> Converter
     return convert_one
 
 
+# Plain fields, tested in this order (the first class that matches wins).
+_PLAIN_CONVERTERS: tuple[tuple[type[serializers.Field] | tuple[type[serializers.Field], ...], Converter], ...] = (
+    (serializers.DateTimeField, _datetime),
+    (serializers.DateField, _date),
+    (serializers.BooleanField, _bool),
+    (serializers.IntegerField, _int),
+    (serializers.FloatField, _float),
+    ((serializers.JSONField, serializers.DictField), _identity),
+    ((serializers.ChoiceField, serializers.CharField), _str),
+)
+
+
 def _converter_for(name: str, field: serializers.Field) -> Converter:
+    converter = _composite_converter(field) or next(
+        (convert for classes, convert in _PLAIN_CONVERTERS if isinstance(field, classes)), None
+    )
+    if converter is None:
+        raise ImproperlyConfigured(
+            f"FastReadSerializer cannot represent field {name!r} of type {type(field).__name__}."
+        )
+    return converter
+
+
+def _composite_converter(field: serializers.Field) -> Converter | None:
+    """Nested serializers, signed URLs and lists of strings; None for anything else."""
     if isinstance(field, serializers.ListSerializer) and isinstance(field.child, FastReadSerializer):
         return _nested(type(field.child), many=True)
     if isinstance(field, FastReadSerializer):
         return _nested(type(field), many=False)
     if isinstance(field, SignedURLField):
         return _signed_url(field)
-    if isinstance(field, serializers.DateTimeField):
-        return _datetime
-    if isinstance(field, serializers.DateField):
-        return _date
-    if isinstance(field, serializers.BooleanField):
-        return _bool
-    if isinstance(field, serializers.IntegerField):
-        return _int
-    if isinstance(field, serializers.FloatField):
-        return _float
-    if isinstance(field, serializers.JSONField | serializers.DictField):
-        return _identity
     if isinstance(field, serializers.ListField) and isinstance(field.child, serializers.CharField):
         return _identity  # JSON lists of strings (tags) come out of the database as such
-    if isinstance(field, serializers.ChoiceField | serializers.CharField):
-        return _str
-    raise ImproperlyConfigured(f"FastReadSerializer cannot represent field {name!r} of type {type(field).__name__}.")
+    return None
 
 
 class FastReadSerializer(serializers.Serializer):

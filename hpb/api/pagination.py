@@ -8,7 +8,7 @@ Querysets must be plain filtered querysets (no DISTINCT or GROUP BY), which is w
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
@@ -83,7 +83,11 @@ class HeaderLimitOffsetPagination(BasePagination):
         self.count, page = fetch(limit, offset)
         return page
 
-    def paginate_queryset(self, queryset: QuerySet, request: Request, view: Any = None) -> list:
+    def paginate_queryset(
+        self, queryset: QuerySet[Any, Any] | Sequence[Any], request: Request, view: Any = None
+    ) -> list:
+        if not isinstance(queryset, QuerySet):
+            raise TypeError("HeaderLimitOffsetPagination pages querysets; give anything else to paginate_fetched.")
         self.read_page_parameters(request)
         # The total rides along with the page as an uncorrelated scalar subquery, so a page is one
         # round trip to the database instead of two. Only an empty page needs its own count.

@@ -1,6 +1,7 @@
 """Request parsers that turn every malformed or oversized body into a 4xx, never a 500."""
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, cast
 
 from django.conf import settings
 from rest_framework import parsers, status
@@ -21,8 +22,9 @@ class JSONParser(parsers.JSONParser):
     - Depth: `[[[[...` a few thousand levels deep raises RecursionError, which DRF does not catch.
     """
 
-    def parse(self, stream: Any, media_type: str | None = None, parser_context: dict | None = None) -> Any:
-        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Mapping[str, Any] | None = None) -> Any:
+        # None switches Django's own limit off (the stubs say int).
+        limit = cast("int | None", settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
         request = (parser_context or {}).get("request")
         if limit is not None and request is not None:
             try:

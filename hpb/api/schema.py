@@ -7,6 +7,8 @@ list bodies are arrays with their paging headers, and URL fields are nullable st
 
 from __future__ import annotations
 
+from typing import Literal
+
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -18,7 +20,8 @@ class ErrorSerializer(serializers.Serializer):
 
     detail = serializers.CharField(help_text="A readable message saying what is wrong.")
     code = serializers.CharField(help_text="A stable machine-readable code, e.g. not_found, invalid.")
-    errors = serializers.DictField(
+    # SerializerMetaclass moves declared fields off the class, so this never hides Serializer.errors.
+    errors = serializers.DictField(  # type: ignore[assignment]
         child=serializers.ListField(child=serializers.CharField()),
         required=False,
         help_text="For validation errors (400): messages per field or query parameter.",
@@ -52,7 +55,7 @@ _RETRY_AFTER_HEADER = {
 class HPBAutoSchema(AutoSchema):
     """Adds the JSON error responses each operation can produce to its documented responses."""
 
-    def _get_response_bodies(self, direction: str = "response") -> dict:
+    def _get_response_bodies(self, direction: Literal["request", "response"] = "response") -> dict:
         responses = super()._get_response_bodies(direction)
         public = any(isinstance(p, AllowAny) for p in self.view.get_permissions())
         codes = ["400"]

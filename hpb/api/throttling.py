@@ -19,7 +19,7 @@ Django's default cache (CACHE_URL).
 from __future__ import annotations
 
 import unicodedata
-from typing import Any
+from typing import Any, cast
 
 from django.utils.crypto import salted_hmac
 from rest_framework.request import Request
@@ -39,7 +39,8 @@ class _SettingsRateThrottle(SimpleRateThrottle):
     """
 
     def get_rate(self) -> str | None:
-        self.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
+        # Rates are "number/period" strings (or None); the stubs type the setting for numbers.
+        self.THROTTLE_RATES = cast(dict[str, str | None], api_settings.DEFAULT_THROTTLE_RATES)
         return super().get_rate()
 
 

@@ -1,5 +1,9 @@
 """Moderating research notes in the admin: by case, by author, by words of the note."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import pytest
 from django.urls import reverse
 
@@ -7,23 +11,26 @@ from annotations.models import Annotation
 from tests.admin_helpers import assert_queries_do_not_grow, change_form_data
 from tests.factories import AnnotationFactory, CaseFactory, UserFactory
 
+if TYPE_CHECKING:
+    from django.test.client import _MonkeyPatchedWSGIResponse as TestResponse
+
 pytestmark = pytest.mark.django_db
 
 NOTES = reverse("admin:annotations_annotation_changelist")
 
 
-def _ids(response) -> set[int]:
+def _ids(response: TestResponse) -> set[int]:
     return {obj.pk for obj in response.context["cl"].result_list}
 
 
 @pytest.mark.parametrize("query", ["", "?q=portal", "?o=2"])
 def test_changelist_has_no_per_row_queries(admin_client, query):
-    AnnotationFactory()
+    AnnotationFactory.create()
     assert_queries_do_not_grow(admin_client, NOTES + query, lambda n: AnnotationFactory.create_batch(n))
 
 
 def test_change_and_add_forms_have_no_per_row_queries(admin_client):
-    note = AnnotationFactory()
+    note = AnnotationFactory.create()
     url = reverse("admin:annotations_annotation_change", args=[note.pk])
     assert_queries_do_not_grow(admin_client, url, lambda n: AnnotationFactory.create_batch(n, case=note.case))
     add = reverse("admin:annotations_annotation_add")
@@ -31,11 +38,11 @@ def test_change_and_add_forms_have_no_per_row_queries(admin_client):
 
 
 def test_filter_by_case_and_by_author_and_search_in_body(admin_client):
-    case = CaseFactory()
-    author = UserFactory(username="dr-fenwright")
-    on_case = AnnotationFactory(case=case, body="Tumour abuts the portal vein")
-    by_author = AnnotationFactory(author=author, body="Consider ICG staining")
-    AnnotationFactory(body="Unrelated")
+    case = CaseFactory.create()
+    author = UserFactory.create(username="dr-fenwright")
+    on_case = AnnotationFactory.create(case=case, body="Tumour abuts the portal vein")
+    by_author = AnnotationFactory.create(author=author, body="Consider ICG staining")
+    AnnotationFactory.create(body="Unrelated")
     assert _ids(admin_client.get(NOTES + f"?case__id__exact={case.pk}")) == {on_case.pk}
     assert _ids(admin_client.get(NOTES + f"?author__id__exact={author.pk}")) == {by_author.pk}
     assert _ids(admin_client.get(NOTES + "?q=ICG")) == {by_author.pk}
@@ -45,19 +52,19 @@ def test_filter_by_case_and_by_author_and_search_in_body(admin_client):
 
 
 def test_moderator_edits_the_body_but_not_the_author(admin_client):
-    note = AnnotationFactory(body="Typo in segmnet")
+    note = AnnotationFactory.create(body="Typo in segmnet")
     url = reverse("admin:annotations_annotation_change", args=[note.pk])
     data = change_form_data(admin_client.get(url))
     assert "author" not in data
     data["body"] = "Typo in segment"
-    data["author"] = str(UserFactory().pk)  # ignored: read-only
+    data["author"] = str(UserFactory.create().pk)  # ignored: read-only
     assert admin_client.post(url, data).status_code == 302
     edited = Annotation.objects.get(pk=note.pk)
     assert (edited.body, edited.author_id) == ("Typo in segment", note.author_id)
 
 
 def test_note_added_in_the_admin_is_the_curators_and_metadata_must_be_an_object(admin_client, admin_user):
-    case = CaseFactory()
+    case = CaseFactory.create()
     add = reverse("admin:annotations_annotation_add")
     data = change_form_data(admin_client.get(add))
     data.update(case=str(case.pk), body="Curator note", metadata="[1, 2]")

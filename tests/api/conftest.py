@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
+from django.contrib.auth.models import User
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.authtoken.models import Token
@@ -35,11 +36,11 @@ class CaseWithFiles:
     files: dict[str, bytes] = field(default_factory=dict)
 
 
-def make_case_with_files(*, n_documents: int = 1, n_structures: int = 2, **case_kwargs) -> CaseWithFiles:
-    encounter = EncounterFactory()
+def make_case_with_files(*, n_documents: int = 1, n_structures: int = 2, **case_kwargs: Any) -> CaseWithFiles:
+    encounter = EncounterFactory.create()
     case_kwargs.setdefault("patient", encounter.patient)
     case_kwargs.setdefault("encounter", encounter)
-    case = CaseFactory(**case_kwargs)
+    case = CaseFactory.create(**case_kwargs)
     files: dict[str, bytes] = {}
 
     def put(alias: str, key: str, content: bytes) -> str:
@@ -48,20 +49,20 @@ def make_case_with_files(*, n_documents: int = 1, n_structures: int = 2, **case_
         return reference
 
     documents = [
-        DocumentFactory(
+        DocumentFactory.create(
             cases=[case],
             storage_uri=put("documents", f"reports/case-{case.pk}-{i}.txt", f"report {i} of {case.pk}".encode()),
             metadata={"pages": i + 1},
         )
         for i in range(n_documents)
     ]
-    study = ImagingStudyFactory(
+    study = ImagingStudyFactory.create(
         case=case,
         volume_uri=put("assets", f"cases/{case.pk}/volume.vti", b"<VTKFile type='ImageData'/>"),
         preview_uri=put("assets", f"cases/{case.pk}/preview.png", b"\x89PNG fake preview"),
     )
     structures = [
-        CaseStructureFactory(
+        CaseStructureFactory.create(
             case=case,
             imaging_study=study,
             name=f"structure-{i}",
@@ -73,12 +74,12 @@ def make_case_with_files(*, n_documents: int = 1, n_structures: int = 2, **case_
 
 
 @pytest.fixture
-def case_with_files(db) -> CaseWithFiles:
+def case_with_files(db: None) -> CaseWithFiles:
     return make_case_with_files()
 
 
 @pytest.fixture
-def token_client(user) -> APIClient:
+def token_client(user: User) -> APIClient:
     client = APIClient()
     token, _ = Token.objects.get_or_create(user=user)
     client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
@@ -99,15 +100,4 @@ def count_queries():
     return QueryCounter
 
 
-def statement_text(sql: str) -> str:
-    """The SQL a captured query ran: for `EXECUTE hpb_...(...)` (hpb.prepared), the prepared statement's text."""
-    match = re.match(r"EXECUTE (hpb_[0-9a-f]+)", sql)
-    if not match:
-        return sql
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT statement FROM pg_prepared_statements WHERE name = %s", [match.group(1)])
-        (text,) = cursor.fetchone()
-    return text
-
-
-__all__ = ["CaseWithFiles", "make_case_with_files", "statement_text"]
+__all__ = ["CaseWithFiles", "make_case_with_files"]

@@ -23,7 +23,7 @@ PROTECTED_GETS = [
 
 @pytest.mark.parametrize("template", PROTECTED_GETS)
 def test_anonymous_requests_are_401_with_json(api_client, template):
-    note = AnnotationFactory()
+    note = AnnotationFactory.create()
     response = api_client.get(template.format(case=note.case_id, note=note.pk))
     assert response.status_code == 401
     assert response["WWW-Authenticate"] == "Token"
@@ -31,14 +31,14 @@ def test_anonymous_requests_are_401_with_json(api_client, template):
 
 
 def test_anonymous_writes_are_401(api_client):
-    note = AnnotationFactory()
+    note = AnnotationFactory.create()
     assert api_client.post(f"/api/v1/cases/{note.case_id}/annotations", {"body": "x"}, format="json").status_code == 401
     assert api_client.patch(f"/api/v1/annotations/{note.pk}", {"body": "x"}, format="json").status_code == 401
     assert api_client.delete(f"/api/v1/annotations/{note.pk}").status_code == 401
 
 
 def test_a_wrong_token_is_401(api_client):
-    CaseFactory()
+    CaseFactory.create()
     api_client.credentials(HTTP_AUTHORIZATION="Token " + "0" * 40)
     response = api_client.get("/api/v1/cases")
     assert response.status_code == 401
@@ -56,7 +56,7 @@ def test_token_endpoint_exchanges_credentials_for_a_working_token(api_client, us
     again = api_client.post("/api/v1/auth/token", {"username": user.username, "password": "pw-for-tests-only"})
     assert again.json()["token"] == token
 
-    case = CaseFactory()
+    case = CaseFactory.create()
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     assert [c["id"] for c in client.get("/api/v1/cases").json()] == [case.pk]
@@ -88,7 +88,7 @@ def test_token_endpoint_only_accepts_post(api_client):
 
 
 def test_session_login_works_and_session_writes_need_csrf(user):
-    case = CaseFactory()
+    case = CaseFactory.create()
     client = APIClient(enforce_csrf_checks=True)
     assert client.login(username=user.username, password="pw-for-tests-only")
     assert client.get(f"/api/v1/cases/{case.pk}").status_code == 200
@@ -98,9 +98,9 @@ def test_session_login_works_and_session_writes_need_csrf(user):
 
 
 def test_non_staff_see_published_cases_only(user_client):
-    published = CaseFactory(status=Case.Status.PUBLISHED)
-    draft = CaseFactory(status=Case.Status.DRAFT)
-    archived = CaseFactory(status=Case.Status.ARCHIVED)
+    published = CaseFactory.create(status=Case.Status.PUBLISHED)
+    draft = CaseFactory.create(status=Case.Status.DRAFT)
+    archived = CaseFactory.create(status=Case.Status.ARCHIVED)
     response = user_client.get("/api/v1/cases")
     assert [c["id"] for c in response.json()] == [published.pk]
     assert response["X-Total-Count"] == "1"
@@ -111,7 +111,7 @@ def test_non_staff_see_published_cases_only(user_client):
 
 
 def test_non_staff_may_only_filter_for_published(user_client):
-    published = CaseFactory()
+    published = CaseFactory.create()
     assert [c["id"] for c in user_client.get("/api/v1/cases?status=published").json()] == [published.pk]
     response = user_client.get("/api/v1/cases?status=draft")
     assert response.status_code == 403
@@ -119,9 +119,9 @@ def test_non_staff_may_only_filter_for_published(user_client):
 
 
 def test_staff_see_every_status_and_may_filter_by_it(staff_client):
-    published = CaseFactory(status=Case.Status.PUBLISHED)
-    draft = CaseFactory(status=Case.Status.DRAFT)
-    archived = CaseFactory(status=Case.Status.ARCHIVED)
+    published = CaseFactory.create(status=Case.Status.PUBLISHED)
+    draft = CaseFactory.create(status=Case.Status.DRAFT)
+    archived = CaseFactory.create(status=Case.Status.ARCHIVED)
     ids = {c["id"] for c in staff_client.get("/api/v1/cases").json()}
     assert ids == {published.pk, draft.pk, archived.pk}
     assert [c["id"] for c in staff_client.get("/api/v1/cases?status=draft").json()] == [draft.pk]
@@ -147,7 +147,7 @@ def test_staff_see_every_status_and_may_filter_by_it(staff_client):
     ],
 )
 def test_unknown_and_malformed_ids_are_json_404(user_client, path):
-    CaseFactory()
+    CaseFactory.create()
     response = user_client.get(path)
     assert response.status_code == 404
     assert response["Content-Type"] == "application/json"

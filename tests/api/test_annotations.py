@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.contrib.auth.models import User
 from rest_framework.test import APIClient
 
 from annotations.models import Annotation
@@ -14,15 +15,15 @@ from tests.factories import AnnotationFactory, CaseFactory, UserFactory
 pytestmark = pytest.mark.django_db
 
 
-def _client_for(user) -> APIClient:
+def _client_for(user: User) -> APIClient:
     client = APIClient()
     client.force_authenticate(user)
     return client
 
 
 def test_create_returns_201_with_the_contract_and_author_from_the_session(user_client, user):
-    case = CaseFactory()
-    other = UserFactory()
+    case = CaseFactory.create()
+    other = UserFactory.create()
     payload = {
         "body": "  Tumour abuts the right portal vein.  ",
         "metadata": {"structure_id": 3, "point": [1.5, -2.0, 30.25], "camera": {"zoom": 1.2}},
@@ -50,7 +51,7 @@ def test_create_returns_201_with_the_contract_and_author_from_the_session(user_c
 
 
 def test_metadata_is_optional_and_defaults_to_an_empty_object(user_client):
-    case = CaseFactory()
+    case = CaseFactory.create()
     response = user_client.post(f"/api/v1/cases/{case.pk}/annotations", {"body": "Note."}, format="json")
     assert response.status_code == 201
     assert response.json()["metadata"] == {}
@@ -74,7 +75,7 @@ def test_metadata_is_optional_and_defaults_to_an_empty_object(user_client):
     ],
 )
 def test_invalid_notes_are_400_with_a_message_and_nothing_is_saved(user_client, payload, field, fragment):
-    case = CaseFactory()
+    case = CaseFactory.create()
     response = user_client.post(f"/api/v1/cases/{case.pk}/annotations", payload, format="json")
     assert response.status_code == 400
     body = response.json()
@@ -86,7 +87,7 @@ def test_invalid_notes_are_400_with_a_message_and_nothing_is_saved(user_client, 
 
 
 def test_body_of_exactly_10000_characters_and_metadata_of_exactly_16_kb_are_accepted(user_client):
-    case = CaseFactory()
+    case = CaseFactory.create()
     overhead = len(json.dumps({"blob": ""}, separators=(",", ":")))
     metadata = {"blob": "x" * (16 * 1024 - overhead)}
     response = user_client.post(
@@ -106,7 +107,7 @@ def test_body_of_exactly_10000_characters_and_metadata_of_exactly_16_kb_are_acce
     ],
 )
 def test_malformed_bodies_are_4xx_json_never_500(user_client, content, content_type):
-    case = CaseFactory()
+    case = CaseFactory.create()
     response = user_client.post(f"/api/v1/cases/{case.pk}/annotations", content, content_type=content_type)
     assert response.status_code in (400, 415)
     assert response.json()["detail"]
@@ -114,9 +115,9 @@ def test_malformed_bodies_are_4xx_json_never_500(user_client, content, content_t
 
 
 def test_list_is_paged_newest_first_with_headers(user_client):
-    case = CaseFactory()
-    notes = [AnnotationFactory(case=case, body=f"note {i}") for i in range(5)]
-    AnnotationFactory()  # on another case
+    case = CaseFactory.create()
+    notes = [AnnotationFactory.create(case=case, body=f"note {i}") for i in range(5)]
+    AnnotationFactory.create()  # on another case
     response = user_client.get(f"/api/v1/cases/{case.pk}/annotations?limit=2")
     assert response.status_code == 200
     assert [n["id"] for n in response.json()] == [notes[4].pk, notes[3].pk]
@@ -126,8 +127,8 @@ def test_list_is_paged_newest_first_with_headers(user_client):
 
 
 def test_notes_on_hidden_cases_are_404(user_client, user):
-    draft = CaseFactory(status=Case.Status.DRAFT)
-    note = AnnotationFactory(case=draft, author=user)
+    draft = CaseFactory.create(status=Case.Status.DRAFT)
+    note = AnnotationFactory.create(case=draft, author=user)
     assert user_client.get(f"/api/v1/cases/{draft.pk}/annotations").status_code == 404
     assert user_client.post(f"/api/v1/cases/{draft.pk}/annotations", {"body": "x"}, format="json").status_code == 404
     assert user_client.get(f"/api/v1/annotations/{note.pk}").status_code == 404
@@ -137,12 +138,12 @@ def test_notes_on_hidden_cases_are_404(user_client, user):
 
 
 def test_staff_may_annotate_drafts(staff_client):
-    draft = CaseFactory(status=Case.Status.DRAFT)
+    draft = CaseFactory.create(status=Case.Status.DRAFT)
     assert staff_client.post(f"/api/v1/cases/{draft.pk}/annotations", {"body": "x"}, format="json").status_code == 201
 
 
 def test_author_can_edit_and_delete_their_note(user_client, user):
-    note = AnnotationFactory(author=user, metadata={"point": [1, 2, 3]})
+    note = AnnotationFactory.create(author=user, metadata={"point": [1, 2, 3]})
     response = user_client.patch(f"/api/v1/annotations/{note.pk}", {"body": "Edited."}, format="json")
     assert response.status_code == 200
     assert response.json()["body"] == "Edited."
@@ -162,8 +163,8 @@ def test_author_can_edit_and_delete_their_note(user_client, user):
 
 
 def test_the_author_cannot_be_changed_by_a_patch(user_client, user):
-    note = AnnotationFactory(author=user)
-    other = UserFactory()
+    note = AnnotationFactory.create(author=user)
+    other = UserFactory.create()
     response = user_client.patch(
         f"/api/v1/annotations/{note.pk}", {"author": {"id": other.pk}, "case_id": 999}, format="json"
     )
@@ -173,7 +174,7 @@ def test_the_author_cannot_be_changed_by_a_patch(user_client, user):
 
 
 def test_other_users_may_read_but_not_change_a_note(user_client):
-    note = AnnotationFactory(body="Original.")
+    note = AnnotationFactory.create(body="Original.")
     assert user_client.get(f"/api/v1/annotations/{note.pk}").status_code == 200
     response = user_client.patch(f"/api/v1/annotations/{note.pk}", {"body": "Hijacked."}, format="json")
     assert response.status_code == 403
@@ -185,7 +186,7 @@ def test_other_users_may_read_but_not_change_a_note(user_client):
 
 
 def test_staff_may_change_and_delete_anyones_note(staff_client):
-    note = AnnotationFactory()
+    note = AnnotationFactory.create()
     assert (
         staff_client.patch(f"/api/v1/annotations/{note.pk}", {"body": "Moderated."}, format="json").status_code == 200
     )
@@ -195,15 +196,15 @@ def test_staff_may_change_and_delete_anyones_note(staff_client):
 
 
 def test_put_is_not_offered(user_client, user):
-    note = AnnotationFactory(author=user)
+    note = AnnotationFactory.create(author=user)
     response = user_client.put(f"/api/v1/annotations/{note.pk}", {"body": "x"}, format="json")
     assert response.status_code == 405
     assert "PUT" not in response["Allow"]
 
 
 def test_two_users_notes_keep_their_authors(user):
-    case = CaseFactory()
-    alice, bob = UserFactory(), UserFactory()
+    case = CaseFactory.create()
+    alice, bob = UserFactory.create(), UserFactory.create()
     for author in (alice, bob):
         _client_for(author).post(f"/api/v1/cases/{case.pk}/annotations", {"body": author.username}, format="json")
     listed = _client_for(user).get(f"/api/v1/cases/{case.pk}/annotations").json()
@@ -215,7 +216,7 @@ def test_two_users_notes_keep_their_authors(user):
 
 def test_oversized_bodies_are_413(user_client, settings):
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
-    case = CaseFactory()
+    case = CaseFactory.create()
     payload = json.dumps({"body": "x" * 2000})
     response = user_client.post(f"/api/v1/cases/{case.pk}/annotations", payload, content_type="application/json")
     assert response.status_code == 413

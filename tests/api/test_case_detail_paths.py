@@ -25,17 +25,19 @@ def _render(row: dict) -> str:
 
 
 def _awkward_case() -> Case:
-    case = CaseFactory(title="Résection hépatique — ü", tags=["liver", "ünïcode"])
+    case = CaseFactory.create(title="Résection hépatique — ü", tags=["liver", "ünïcode"])
     for i, micro in enumerate([0, 500_000, 123_456]):
-        document = DocumentFactory(cases=[case], metadata={"pages": i, "nested": {"x": [1.5, None, "ü"]}})
+        document = DocumentFactory.create(cases=[case], metadata={"pages": i, "nested": {"x": [1.5, None, "ü"]}})
         Document.objects.filter(pk=document.pk).update(
             created_at=dt.datetime(2024, 1, 2, 3, 4, 5, micro, tzinfo=dt.UTC)
         )
-    with_time = ImagingStudyFactory(case=case, acquired_at=dt.datetime(2023, 5, 6, 7, 8, 9, 100_000, tzinfo=dt.UTC))
-    ImagingStudyFactory(case=case, acquired_at=None, preview_uri="")
-    CaseStructureFactory(case=case, imaging_study=with_time, name="tumour", metadata={"volume_ml": 12.0})
-    CaseStructureFactory(case=case, imaging_study=with_time, name="liver", mesh_uri="")
-    CaseStructureFactory(case=case, imaging_study=None, name="unassigned")
+    with_time = ImagingStudyFactory.create(
+        case=case, acquired_at=dt.datetime(2023, 5, 6, 7, 8, 9, 100_000, tzinfo=dt.UTC)
+    )
+    ImagingStudyFactory.create(case=case, acquired_at=None, preview_uri="")
+    CaseStructureFactory.create(case=case, imaging_study=with_time, name="tumour", metadata={"volume_ml": 12.0})
+    CaseStructureFactory.create(case=case, imaging_study=with_time, name="liver", mesh_uri="")
+    CaseStructureFactory.create(case=case, imaging_study=None, name="unassigned")
     return case
 
 
@@ -52,7 +54,7 @@ def test_both_paths_render_the_same_case():
 
 
 def test_both_paths_agree_on_hidden_cases():
-    case = CaseFactory(status=Case.Status.DRAFT)
+    case = CaseFactory.create(status=Case.Status.DRAFT)
     published = {"status": Case.Status.PUBLISHED}
     assert services.case_detail_single_query(filters=published, case_id=case.pk, using="default") is None
     assert services.case_detail_portable(filters=published, case_id=case.pk, using="default") is None
@@ -64,4 +66,5 @@ def test_single_query_is_one_query_however_many_rows():
     with CaptureQueriesContext(connection) as queries:
         row = services.case_detail(filters={}, case_id=case.pk, using="default")
     assert len(queries.captured_queries) == 1
+    assert row is not None
     assert len(row["imaging_studies"]) == ImagingStudy.objects.filter(case=case).count()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from typing import Any
 
 import pytest
 from django.utils import timezone
@@ -53,7 +54,7 @@ def _check_types(item: dict, types: dict) -> None:
 
 
 def test_list_is_an_array_of_summaries_with_the_contract_fields(user_client):
-    case = CaseFactory(tags=["liver", "CRLM"])
+    case = CaseFactory.create(tags=["liver", "CRLM"])
     response = user_client.get("/api/v1/cases")
     assert response.status_code == 200
     assert response["Content-Type"] == "application/json"
@@ -87,6 +88,7 @@ def test_detail_has_every_design_field_with_its_type(user_client):
     assert body["clinical_summary"] == data.case.clinical_summary
 
     patient = data.case.patient
+    assert patient.date_of_birth is not None
     assert body["patient"] == {
         "id": patient.pk,
         "mrn": patient.mrn,
@@ -141,7 +143,7 @@ def test_detail_has_every_design_field_with_its_type(user_client):
 
 
 def test_detail_with_nothing_attached_uses_nulls_and_empty_lists(user_client):
-    case = CaseFactory(encounter=None)
+    case = CaseFactory.create(encounter=None)
     case.patient.date_of_birth = None
     case.patient.save()
     body = user_client.get(f"/api/v1/cases/{case.pk}").json()
@@ -155,7 +157,7 @@ def test_detail_with_nothing_attached_uses_nulls_and_empty_lists(user_client):
 def test_study_without_files_has_null_urls(user_client):
     from tests.factories import ImagingStudyFactory
 
-    study = ImagingStudyFactory(volume_uri="", preview_uri="", acquired_at=None)
+    study = ImagingStudyFactory.create(volume_uri="", preview_uri="", acquired_at=None)
     body = user_client.get(f"/api/v1/cases/{study.case_id}").json()
     (item,) = body["imaging_studies"]
     assert item["volume_uri"] is None
@@ -163,7 +165,7 @@ def test_study_without_files_has_null_urls(user_client):
     assert item["acquired_at"] is None
 
 
-def _make_cases(n: int, **kwargs) -> list[Case]:
+def _make_cases(n: int, **kwargs: Any) -> list[Case]:
     """n cases with distinct created_at, the first one oldest."""
     cases = CaseFactory.create_batch(n, **kwargs)
     base = timezone.now() - dt.timedelta(days=n)
@@ -238,17 +240,17 @@ def test_offset_past_the_end_is_an_empty_page(user_client):
 
 
 def test_specialty_defaults_to_hpb_and_can_be_chosen(user_client):
-    hpb = CaseFactory()
-    other = CaseFactory(specialty="Colorectal")
+    hpb = CaseFactory.create()
+    other = CaseFactory.create(specialty="Colorectal")
     assert [c["id"] for c in user_client.get("/api/v1/cases").json()] == [hpb.pk]
     assert [c["id"] for c in user_client.get("/api/v1/cases?specialty=").json()] == [hpb.pk]
     assert [c["id"] for c in user_client.get("/api/v1/cases?specialty=Colorectal").json()] == [other.pk]
 
 
 def test_tag_filter_matches_whole_tags(user_client):
-    liver = CaseFactory(tags=["liver", "CRLM"])
-    CaseFactory(tags=["pancreas"])
-    CaseFactory(tags=["liver-transplant"])
+    liver = CaseFactory.create(tags=["liver", "CRLM"])
+    CaseFactory.create(tags=["pancreas"])
+    CaseFactory.create(tags=["liver-transplant"])
     response = user_client.get("/api/v1/cases?tag=liver")
     assert [c["id"] for c in response.json()] == [liver.pk]
     assert response["X-Total-Count"] == "1"
@@ -256,9 +258,9 @@ def test_tag_filter_matches_whole_tags(user_client):
 
 
 def test_q_matches_title_and_summary_case_insensitively(user_client):
-    whipple = CaseFactory(title="Whipple for PDAC", clinical_summary="Head of pancreas.")
-    klatskin = CaseFactory(title="Hilar resection", clinical_summary="Klatskin tumour, Bismuth IIIa.")
-    CaseFactory(title="Right hepatectomy", clinical_summary="CRLM in segment 7.")
+    whipple = CaseFactory.create(title="Whipple for PDAC", clinical_summary="Head of pancreas.")
+    klatskin = CaseFactory.create(title="Hilar resection", clinical_summary="Klatskin tumour, Bismuth IIIa.")
+    CaseFactory.create(title="Right hepatectomy", clinical_summary="CRLM in segment 7.")
     assert [c["id"] for c in user_client.get("/api/v1/cases?q=whipple").json()] == [whipple.pk]
     assert [c["id"] for c in user_client.get("/api/v1/cases?q=KLATSKIN").json()] == [klatskin.pk]
     assert user_client.get("/api/v1/cases?q=nothing-like-this").json() == []
@@ -267,8 +269,8 @@ def test_q_matches_title_and_summary_case_insensitively(user_client):
 def test_unfiltered_list_equals_the_explicit_default_filter(user_client):
     """The no-parameter shortcut (CaseFilterBackend) gives what django-filter gives."""
     CaseFactory.create_batch(3)
-    CaseFactory(specialty="Colorectal")
-    CaseFactory(status=Case.Status.DRAFT)
+    CaseFactory.create(specialty="Colorectal")
+    CaseFactory.create(status=Case.Status.DRAFT)
     plain = user_client.get("/api/v1/cases")
     explicit = user_client.get("/api/v1/cases?specialty=HPB")
     assert plain.json() == explicit.json()
@@ -279,7 +281,7 @@ def test_unfiltered_list_equals_the_explicit_default_filter(user_client):
     "query", ["q=%00", "tag=a%00b", "specialty=%00", "status=%00", "q=" + "x" * 501, "q=", "q=%20%20"]
 )
 def test_unusable_filter_values_are_400_not_500(user_client, query):
-    CaseFactory()
+    CaseFactory.create()
     response = user_client.get(f"/api/v1/cases?{query}")
     assert response.status_code == 400
     assert response.json()["code"] == "invalid"

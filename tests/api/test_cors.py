@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
+from django.test import Client
 
 from tests.factories import CaseFactory
+
+if TYPE_CHECKING:
+    from django.test.client import _MonkeyPatchedWSGIResponse as TestResponse
 
 pytestmark = pytest.mark.django_db
 
 
-def _preflight(client, origin: str, path: str = "/api/v1/cases", method: str = "GET"):
+def _preflight(client: Client, origin: str, path: str = "/api/v1/cases", method: str = "GET") -> TestResponse:
     return client.options(
         path,
         HTTP_ORIGIN=origin,
@@ -35,7 +41,7 @@ def test_preflight_for_a_post_of_annotations(api_client):
 
 
 def test_actual_response_exposes_the_paging_headers(user_client):
-    CaseFactory()
+    CaseFactory.create()
     response = user_client.get("/api/v1/cases", HTTP_ORIGIN="http://localhost:5173")
     assert response["Access-Control-Allow-Origin"] == "http://localhost:5173"
     exposed = {h.strip().lower() for h in response["Access-Control-Expose-Headers"].split(",")}

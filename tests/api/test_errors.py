@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import pytest
+from django.contrib.auth.models import User
 from django.test import Client
 
 from tests.api.failing_urls import SECRET
 from tests.factories import CaseFactory
 
+if TYPE_CHECKING:
+    from django.test.client import _MonkeyPatchedWSGIResponse as TestResponse
+
 pytestmark = pytest.mark.django_db
 
 
-def _assert_json_error(response, status: int, code: str | None = None) -> dict:
+def _assert_json_error(response: TestResponse, status: int, code: str | None = None) -> dict[str, Any]:
     assert response.status_code == status
     assert response["Content-Type"].startswith("application/json")
     body = response.json()
@@ -32,7 +38,7 @@ def failing_urls(settings):
 
 
 @pytest.fixture
-def raw_client(user) -> Client:
+def raw_client(user: User) -> Client:
     """A plain Django client that returns 500s instead of re-raising them."""
     client = Client(raise_request_exception=False)
     client.force_login(user)
@@ -72,7 +78,7 @@ def test_non_api_404_stays_html(user_client):
 
 
 def test_method_not_allowed_is_json_405(user_client):
-    case = CaseFactory()
+    case = CaseFactory.create()
     body = _assert_json_error(user_client.delete(f"/api/v1/cases/{case.pk}"), 405, "method_not_allowed")
     assert "DELETE" in body["detail"]
 
@@ -107,7 +113,7 @@ def test_disallowed_host_is_json_400(user_client):
 
 
 def test_validation_errors_name_the_field_and_say_what_is_wrong(user_client):
-    case = CaseFactory()
+    case = CaseFactory.create()
     response = user_client.post(f"/api/v1/cases/{case.pk}/annotations", {"body": ""}, format="json")
     body = _assert_json_error(response, 400, "invalid")
     assert body["errors"] == {"body": ["This field may not be blank."]}

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
 
 from tests.api.conftest import make_case_with_files
 from tests.factories import AnnotationFactory, CaseFactory
+
+if TYPE_CHECKING:
+    from rest_framework.response import _MonkeyPatchedResponse as TestResponse
 
 pytestmark = pytest.mark.django_db
 
@@ -17,7 +22,7 @@ def light_and_heavy(db):
     return light, heavy
 
 
-def _ids(response) -> set[int]:
+def _ids(response: TestResponse) -> set[int]:
     return {c["id"] for c in response.json()}
 
 
@@ -76,7 +81,7 @@ def test_server_flag_forces_it_on_for_every_request(settings, user_client, light
 
 def test_lightweight_mode_hides_notes_of_heavy_cases(user_client, light_and_heavy):
     light, heavy = light_and_heavy
-    note = AnnotationFactory(case=heavy.case)
+    note = AnnotationFactory.create(case=heavy.case)
     assert user_client.get(f"/api/v1/cases/{heavy.case.pk}/annotations?lightweight=true").status_code == 404
     assert user_client.get(f"/api/v1/annotations/{note.pk}?lightweight=true").status_code == 404
     assert user_client.get(f"/api/v1/annotations/{note.pk}").status_code == 200
@@ -85,7 +90,7 @@ def test_lightweight_mode_hides_notes_of_heavy_cases(user_client, light_and_heav
 
 def test_config_reports_the_presign_expiry_and_version(settings, user_client):
     settings.STORAGE_URL_EXPIRY_SECONDS = 321
-    CaseFactory()
+    CaseFactory.create()
     body = user_client.get("/api/v1/config").json()
     assert body == {
         "lightweight_mode": False,

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
+from collections.abc import Callable
+from typing import Any
 
+import pytest
+from rest_framework.test import APIClient
+
+from cases.models import Case
 from tests.factories import (
     AnnotationFactory,
     CaseFactory,
@@ -15,16 +20,16 @@ from tests.factories import (
 pytestmark = pytest.mark.django_db
 
 
-def _case_with(n: int):
-    case = CaseFactory()
+def _case_with(n: int) -> Case:
+    case = CaseFactory.create()
     DocumentFactory.create_batch(n, cases=[case])
     studies = ImagingStudyFactory.create_batch(n, case=case)
     for i in range(n):
-        CaseStructureFactory(case=case, imaging_study=studies[i % len(studies)])
+        CaseStructureFactory.create(case=case, imaging_study=studies[i % len(studies)])
     return case
 
 
-def _queries(client, path: str, count_queries) -> int:
+def _queries(client: APIClient, path: str, count_queries: Callable[[], Any]) -> int:
     with count_queries() as counter:
         response = client.get(path)
     assert response.status_code == 200, response.content
@@ -47,7 +52,7 @@ def test_list_query_count_is_constant(user_client, count_queries):
         _case_with(2)
     one = _queries(user_client, "/api/v1/cases", count_queries)
     for _ in range(49):
-        CaseFactory()
+        CaseFactory.create()
     fifty = _queries(user_client, "/api/v1/cases?limit=100", count_queries)
     assert one == fifty == 1  # the page with its total as a subquery (force_authenticate: no auth query)
 
@@ -75,8 +80,8 @@ def test_list_with_token_auth_is_two_queries(token_client, count_queries):
 
 
 def test_annotation_list_query_count_is_constant(user_client, count_queries):
-    case = CaseFactory()
-    AnnotationFactory(case=case)
+    case = CaseFactory.create()
+    AnnotationFactory.create(case=case)
     one = _queries(user_client, f"/api/v1/cases/{case.pk}/annotations", count_queries)
     AnnotationFactory.create_batch(49, case=case)
     fifty = _queries(user_client, f"/api/v1/cases/{case.pk}/annotations?limit=100", count_queries)

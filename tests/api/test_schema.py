@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+from django.contrib.auth.models import User
 from drf_spectacular.generators import SchemaGenerator
 from openapi_core import OpenAPI
 from openapi_core.contrib.django import DjangoOpenAPIRequest, DjangoOpenAPIResponse
@@ -21,6 +22,9 @@ from rest_framework.test import APIClient
 from cases.models import Case
 from tests.api.conftest import make_case_with_files
 from tests.factories import AnnotationFactory, CaseFactory, UserFactory
+
+if TYPE_CHECKING:
+    from rest_framework.response import _MonkeyPatchedResponse as TestResponse
 
 pytestmark = pytest.mark.django_db
 
@@ -37,12 +41,12 @@ def _strict(node: Any) -> Any:
 
 
 @pytest.fixture(scope="module")
-def schema() -> dict:
+def schema() -> dict[str, Any]:
     return SchemaGenerator().get_schema(request=None, public=True)
 
 
 @pytest.fixture(scope="module")
-def openapi(schema) -> OpenAPI:
+def openapi(schema: dict[str, Any]) -> OpenAPI:
     return OpenAPI.from_dict(_strict(copy.deepcopy(schema)))
 
 
@@ -67,7 +71,7 @@ def test_schema_documents_every_endpoint_of_the_contract(schema):
         assert {"401", "403", "404"} <= set(operation["responses"])
 
 
-def _validate(openapi: OpenAPI, response, *, check_request: bool = True) -> None:
+def _validate(openapi: OpenAPI, response: TestResponse, *, check_request: bool = True) -> None:
     request = DjangoOpenAPIRequest(response.wsgi_request)
     if check_request:
         openapi.validate_request(request)
@@ -77,29 +81,29 @@ def _validate(openapi: OpenAPI, response, *, check_request: bool = True) -> None
 Scenario = Callable[[APIClient, APIClient, APIClient, dict], Any]
 
 
-def _token_client(user) -> APIClient:
+def _token_client(user: User) -> APIClient:
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0].key}")
     return client
 
 
 @pytest.fixture
-def user_client(user) -> APIClient:
+def user_client(user: User) -> APIClient:
     """Real token authentication, so the request's security requirement validates too."""
     return _token_client(user)
 
 
 @pytest.fixture
-def staff_client(staff_user) -> APIClient:
+def staff_client(staff_user: User) -> APIClient:
     return _token_client(staff_user)
 
 
 @pytest.fixture
-def world(user, staff_user) -> dict:
+def world(user: User, staff_user: User) -> dict[str, Any]:
     data = make_case_with_files(n_documents=2, n_structures=2, lightweight=True)
-    draft = CaseFactory(status=Case.Status.DRAFT)
-    mine = AnnotationFactory(case=data.case, author=user)
-    theirs = AnnotationFactory(case=data.case, author=UserFactory())
+    draft = CaseFactory.create(status=Case.Status.DRAFT)
+    mine = AnnotationFactory.create(case=data.case, author=user)
+    theirs = AnnotationFactory.create(case=data.case, author=UserFactory.create())
     return {"case": data.case, "draft": draft, "mine": mine, "theirs": theirs, "user": user}
 
 

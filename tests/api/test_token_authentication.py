@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.db import connection
+from django.db.models import Model
 from django.test.utils import CaptureQueriesContext
 from rest_framework import authentication as drf_authentication
 from rest_framework.authtoken.models import Token
@@ -16,10 +19,13 @@ from tests.factories import CaseFactory, StaffUserFactory, UserFactory
 pytestmark = pytest.mark.django_db
 
 
-def _both(key: str):
+Outcome = tuple[Any, Any] | str
+
+
+def _both(key: str) -> tuple[Outcome, Outcome]:
     """(ours, DRF's) outcome for `key`: the (user, token) pair or the failure message."""
 
-    def run(auth):
+    def run(auth: drf_authentication.TokenAuthentication) -> Outcome:
         try:
             return auth.authenticate_credentials(key)
         except AuthenticationFailed as failure:
@@ -28,7 +34,7 @@ def _both(key: str):
     return run(authentication.TokenAuthentication()), run(drf_authentication.TokenAuthentication())
 
 
-def _fields(instance) -> dict:
+def _fields(instance: Model) -> dict[str, Any]:
     return {field.attname: getattr(instance, field.attname) for field in type(instance)._meta.concrete_fields}
 
 
@@ -38,9 +44,11 @@ def test_the_fast_lookup_is_used_on_postgresql():
 
 
 @pytest.mark.parametrize("factory", [UserFactory, StaffUserFactory])
-def test_a_valid_token_gives_the_same_user_and_token_as_drf(factory):
-    token = Token.objects.create(user=factory())
-    (user, ours), (drf_user, theirs) = _both(token.key)
+def test_a_valid_token_gives_the_same_user_and_token_as_drf(factory: type[UserFactory]) -> None:
+    token = Token.objects.create(user=factory.create())
+    ours_outcome, drf_outcome = _both(token.key)
+    assert not isinstance(ours_outcome, str) and not isinstance(drf_outcome, str)
+    (user, ours), (drf_user, theirs) = ours_outcome, drf_outcome
     assert ours == theirs == token
     assert user == drf_user == token.user
     assert _fields(user) == _fields(drf_user)
@@ -55,7 +63,7 @@ def test_a_valid_token_gives_the_same_user_and_token_as_drf(factory):
 
 
 def test_refusals_are_drfs():
-    inactive = Token.objects.create(user=UserFactory(is_active=False))
+    inactive = Token.objects.create(user=UserFactory.create(is_active=False))
     assert _both(inactive.key) == ("User inactive or deleted.", "User inactive or deleted.")
     assert _both("0" * 40) == ("Invalid token.", "Invalid token.")
     assert _both("") == ("Invalid token.", "Invalid token.")
@@ -70,7 +78,7 @@ def test_impossible_keys_are_refused_without_a_query(key):
 
 def test_token_requests_cost_one_query_for_authentication():
     CaseFactory.create_batch(3)
-    token = Token.objects.create(user=UserFactory())
+    token = Token.objects.create(user=UserFactory.create())
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
     with CaptureQueriesContext(connection) as queries:
@@ -81,7 +89,7 @@ def test_token_requests_cost_one_query_for_authentication():
 
 
 def test_a_token_of_a_deactivated_user_stops_working():
-    token = Token.objects.create(user=UserFactory())
+    token = Token.objects.create(user=UserFactory.create())
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
     assert client.get("/api/v1/config").status_code == 200

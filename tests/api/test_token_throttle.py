@@ -2,22 +2,37 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
 import environ
 import pytest
-from django.core.cache import cache
+from django.core.cache import caches
+from django.core.cache.backends.locmem import LocMemCache
 from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
+from rest_framework.views import APIView
 
 from hpb.api.throttling import normalised_username
 from hpb.api.views import TokenView
 from hpb.settings_helpers import num_proxies, throttle_rate
+
+if TYPE_CHECKING:
+    from rest_framework.response import _MonkeyPatchedResponse as TestResponse
 
 pytestmark = pytest.mark.django_db
 
 URL = "/api/v1/auth/token"
 PASSWORD = "pw-for-tests-only"  # the factories' password
 UNLIMITED = "1000/min"
+
+
+def _stored_keys() -> list[str]:
+    """The full keys in LocMemCache's store (test settings), as a backend sees them (a private attribute)."""
+    backend = caches["default"]
+    assert isinstance(backend, LocMemCache)
+    return list(vars(backend)["_cache"])
 
 
 @pytest.fixture
@@ -34,11 +49,11 @@ def throttle(settings):
     return configure
 
 
-def _attempt(username: str = "nobody", password: str = "wrong", **headers: str):  # noqa: S107
+def _attempt(username: str = "nobody", password: str = "wrong", **headers: Any) -> TestResponse:  # noqa: S107
     return APIClient().post(URL, {"username": username, "password": password}, format="json", **headers)
 
 
-def _assert_throttled(response) -> None:
+def _assert_throttled(response: TestResponse) -> None:
     assert response.status_code == 429, response.content
     assert response["Content-Type"].startswith("application/json")
     body = response.json()
@@ -135,7 +150,7 @@ def test_numbers_count_as_the_username_they_spell(throttle):
 def test_the_cache_never_holds_the_username_in_clear(throttle, user):
     throttle(address="3/min", username="3/min")
     _attempt(user.username, "wrong", REMOTE_ADDR="192.0.2.1")
-    keys = list(cache._cache)  # LocMemCache's store (test settings); the full keys as a backend sees them
+    keys = _stored_keys()
     assert len(keys) == 2
     assert not any(user.username.casefold() in key.casefold() for key in keys)
     (username_key,) = (key for key in keys if "throttle_token_username_" in key)
@@ -168,15 +183,15 @@ def test_other_endpoints_are_never_throttled(throttle, token_client):
     for _ in range(25):
         assert token_client.get("/api/v1/config").status_code == 200
         assert token_client.get("/api/v1/cases").status_code == 200
-    assert list(cache._cache) == []  # not even a lookup left a key behind
+    assert _stored_keys() == []  # not even a lookup left a key behind
 
 
-def _drf_views(patterns) -> list[type]:
+def _drf_views(patterns: Sequence[URLPattern | URLResolver]) -> list[type[APIView]]:
     views = []
     for pattern in patterns:
         if isinstance(pattern, URLResolver):
             views += _drf_views(pattern.url_patterns)
-        elif isinstance(pattern, URLPattern) and hasattr(pattern.callback, "cls"):
+        elif hasattr(pattern.callback, "cls"):
             views.append(pattern.callback.cls)
     return views
 

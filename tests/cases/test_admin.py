@@ -1,11 +1,16 @@
 """Curation of cases, documents, patients and encounters in the admin."""
 
+from __future__ import annotations
+
 import datetime as dt
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 import pytest
 from django.contrib.messages import get_messages
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
@@ -21,6 +26,9 @@ from tests.factories import (
 )
 from tests.pdfs import make_blank_pdf, make_pdf
 
+if TYPE_CHECKING:
+    from django.test.client import _MonkeyPatchedWSGIResponse as TestResponse
+
 pytestmark = pytest.mark.django_db
 
 CASES = reverse("admin:cases_case_changelist")
@@ -29,22 +37,22 @@ PATIENTS = reverse("admin:cases_patient_changelist")
 ENCOUNTERS = reverse("admin:cases_encounter_changelist")
 
 
-def full_case(**kwargs) -> Case:
+def full_case(**kwargs: Any) -> Case:
     """A case with an encounter, a document, a study and two structures."""
-    case = CaseFactory(**kwargs)
-    case.encounter = EncounterFactory(patient=case.patient)
+    case = CaseFactory.create(**kwargs)
+    case.encounter = EncounterFactory.create(patient=case.patient)
     case.save()
-    DocumentFactory(cases=[case])
-    study = ImagingStudyFactory(case=case)
+    DocumentFactory.create(cases=[case])
+    study = ImagingStudyFactory.create(case=case)
     CaseStructureFactory.create_batch(2, imaging_study=study)
     return case
 
 
-def _messages(response) -> list[str]:
+def _messages(response: TestResponse) -> list[str]:
     return [str(m) for m in get_messages(response.wsgi_request)]
 
 
-def _result_ids(response) -> set[int]:
+def _result_ids(response: TestResponse) -> set[int]:
     return {obj.pk for obj in response.context["cl"].result_list}
 
 
@@ -69,7 +77,7 @@ def test_case_changelist_has_no_per_row_queries(admin_client, query):
 
 def test_case_changelist_shows_counts_and_patient(admin_client):
     case = full_case(title="Whipple for PDAC", tags=["pancreas", "pdac"])
-    DocumentFactory(cases=[case])
+    DocumentFactory.create(cases=[case])
     response = admin_client.get(CASES)
     row = response.context["cl"].result_list[0]
     assert (row.n_documents, row.n_studies, row.n_structures) == (2, 1, 2)
@@ -80,9 +88,9 @@ def test_case_changelist_shows_counts_and_patient(admin_client):
 
 
 def test_tag_filter_lists_tags_with_counts_and_filters_exactly(admin_client):
-    hcc = CaseFactory(tags=["liver", "hcc"])
-    CaseFactory(tags=["liver-transplant"])
-    pdac = CaseFactory(tags=["pancreas"])
+    hcc = CaseFactory.create(tags=["liver", "hcc"])
+    CaseFactory.create(tags=["liver-transplant"])
+    pdac = CaseFactory.create(tags=["pancreas"])
     response = admin_client.get(CASES)
     tag_filter = next(f for f in response.context["cl"].filter_specs if getattr(f, "parameter_name", "") == "tag")
     assert ("liver", "liver (1)") in tag_filter.lookup_choices
@@ -92,9 +100,9 @@ def test_tag_filter_lists_tags_with_counts_and_filters_exactly(admin_client):
 
 
 def test_case_list_filters(admin_client):
-    old = CaseFactory(status="draft", specialty="HPB", lightweight=True)
+    old = CaseFactory.create(status="draft", specialty="HPB", lightweight=True)
     Case.objects.filter(pk=old.pk).update(created_at=timezone.now() - dt.timedelta(days=400))
-    new = CaseFactory(status="published", specialty="Transplant")
+    new = CaseFactory.create(status="published", specialty="Transplant")
     assert _result_ids(admin_client.get(CASES + "?status__exact=draft")) == {old.pk}
     assert _result_ids(admin_client.get(CASES + "?specialty=Transplant")) == {new.pk}
     assert _result_ids(admin_client.get(CASES + "?lightweight__exact=1")) == {old.pk}
@@ -105,13 +113,13 @@ def test_case_list_filters(admin_client):
 
 @pytest.mark.parametrize("field", ["title", "slug", "mrn", "summary"])
 def test_case_search(admin_client, field):
-    case = CaseFactory(
+    case = CaseFactory.create(
         title="Extended right hepatectomy",
         slug="klatskin-bismuth-iiia",
-        patient=PatientFactory(mrn="SYN-424242"),
+        patient=PatientFactory.create(mrn="SYN-424242"),
         clinical_summary="Perihilar stricture with portal vein contact",
     )
-    CaseFactory(focus="Distal pancreatectomy")  # full-text search covers the focus too (PostgreSQL)
+    CaseFactory.create(focus="Distal pancreatectomy")  # full-text search covers the focus too (PostgreSQL)
     term = {"title": "right hepatectomy", "slug": "bismuth-iiia", "mrn": "SYN-424242", "summary": "portal vein contact"}
     assert _result_ids(admin_client.get(CASES + "?" + urlencode({"q": term[field]}))) == {case.pk}
 
@@ -119,13 +127,13 @@ def test_case_search(admin_client, field):
 # --- Case actions ------------------------------------------------------------------------------
 
 
-def _act(client, action: str, cases) -> object:
+def _act(client: Client, action: str, cases: Iterable[Case]) -> TestResponse:
     return client.post(CASES, {"action": action, "_selected_action": [c.pk for c in cases], "index": 0}, follow=True)
 
 
 def test_publish_action_publishes_and_says_so(admin_client):
     drafts = CaseFactory.create_batch(2, status="draft")
-    already = CaseFactory(status="published")
+    already = CaseFactory.create(status="published")
     response = _act(admin_client, "publish_selected", [*drafts, already])
     assert response.status_code == 200
     assert set(Case.objects.values_list("status", flat=True)) == {"published"}
@@ -133,7 +141,7 @@ def test_publish_action_publishes_and_says_so(admin_client):
 
 
 def test_archive_action_archives(admin_client):
-    case = CaseFactory(status="published")
+    case = CaseFactory.create(status="published")
     response = _act(admin_client, "archive_selected", [case])
     case.refresh_from_db()
     assert case.status == "archived"
@@ -141,7 +149,7 @@ def test_archive_action_archives(admin_client):
 
 
 def test_return_to_draft_and_nothing_to_do(admin_client):
-    case = CaseFactory(status="draft")
+    case = CaseFactory.create(status="draft")
     response = _act(admin_client, "return_to_draft", [case])
     assert "Nothing to do: the selected cases were already returned to draft." in _messages(response)
 
@@ -151,7 +159,7 @@ def test_actions_need_change_permission(client, staff_user):
 
     staff_user.user_permissions.add(Permission.objects.get(codename="view_case"))
     client.force_login(staff_user)
-    case = CaseFactory(status="draft")
+    case = CaseFactory.create(status="draft")
     response = client.get(CASES)
     assert response.status_code == 200
     assert "publish_selected" not in response.content.decode()
@@ -169,10 +177,10 @@ def test_case_change_form_has_no_per_row_queries(admin_client):
 
     def add_rows(n: int) -> None:
         for _ in range(n):
-            DocumentFactory(cases=[case])
-            study = ImagingStudyFactory(case=case)
-            CaseStructureFactory(imaging_study=study)
-            EncounterFactory(patient=case.patient)
+            DocumentFactory.create(cases=[case])
+            study = ImagingStudyFactory.create(case=case)
+            CaseStructureFactory.create(imaging_study=study)
+            EncounterFactory.create(patient=case.patient)
 
     assert_queries_do_not_grow(admin_client, url, add_rows)
 
@@ -217,7 +225,7 @@ def test_case_can_be_saved_unchanged_and_tags_are_edited_as_text(admin_client):
 def test_case_form_links_and_unlinks_documents(admin_client):
     case = full_case()
     linked = case.documents.get()
-    other = DocumentFactory(title="Pathology")
+    other = DocumentFactory.create(title="Pathology")
     url = reverse("admin:cases_case_change", args=[case.pk])
     data = change_form_data(admin_client.get(url))
     data["link_documents"] = [str(other.pk)]
@@ -243,8 +251,8 @@ def test_case_form_renames_a_structure_and_refuses_a_bad_colour(admin_client):
 
 
 def test_case_add_form_creates_a_case(admin_client):
-    patient = PatientFactory()
-    encounter = EncounterFactory(patient=patient)
+    patient = PatientFactory.create()
+    encounter = EncounterFactory.create(patient=patient)
     response = admin_client.get(reverse("admin:cases_case_add"))
     assert f"{patient} · {encounter}" in response.content.decode()
     data = change_form_data(response)
@@ -265,8 +273,8 @@ def test_case_add_form_creates_a_case(admin_client):
 
 
 def test_case_form_refuses_another_patients_encounter(admin_client):
-    patient = PatientFactory()
-    stranger_encounter = EncounterFactory()
+    patient = PatientFactory.create()
+    stranger_encounter = EncounterFactory.create()
     data = change_form_data(admin_client.get(reverse("admin:cases_case_add")))
     data.update(title="x", slug="x", patient=str(patient.pk), encounter=str(stranger_encounter.pk), status="draft")
     response = admin_client.post(reverse("admin:cases_case_add"), data)
@@ -279,16 +287,16 @@ def test_case_form_refuses_another_patients_encounter(admin_client):
 
 
 def test_document_changelist_has_no_per_row_queries(admin_client):
-    case = CaseFactory()
-    DocumentFactory(cases=[case])
+    case = CaseFactory.create()
+    DocumentFactory.create(cases=[case])
     for query in ("", "?mime_type=text%2Fplain", "?q=report"):
         assert_queries_do_not_grow(
-            admin_client, DOCUMENTS + query, lambda n: DocumentFactory.create_batch(n, cases=[CaseFactory()])
+            admin_client, DOCUMENTS + query, lambda n: DocumentFactory.create_batch(n, cases=[CaseFactory.create()])
         )
 
 
 def test_document_change_and_add_forms_have_no_per_row_queries(admin_client):
-    document = DocumentFactory(cases=[CaseFactory()])
+    document = DocumentFactory.create(cases=[CaseFactory.create()])
     url = reverse("admin:cases_document_change", args=[document.pk])
     assert_queries_do_not_grow(admin_client, url, lambda n: document.cases.add(*CaseFactory.create_batch(n)))
     assert_queries_do_not_grow(
@@ -309,7 +317,7 @@ def _upload_pdf(admin_client, case, *, filename="MDT outcome.pdf", content=None)
 
 
 def test_document_upload_stores_the_pdf_and_extracts_its_text(admin_client, local_storage):
-    case = CaseFactory()
+    case = CaseFactory.create()
     content = make_pdf("Tumour board: resectable pancreatic head cancer.")
     response = _upload_pdf(admin_client, case, content=content)
     assert response.status_code == 200
@@ -331,7 +339,7 @@ def test_document_upload_stores_the_pdf_and_extracts_its_text(admin_client, loca
 
 
 def test_document_upload_keeps_patient_identifiers_out_of_the_key(admin_client, local_storage):
-    case = CaseFactory(patient=PatientFactory(mrn="SYN-777123", last_name="Thornbury"))
+    case = CaseFactory.create(patient=PatientFactory.create(mrn="SYN-777123", last_name="Thornbury"))
     _upload_pdf(admin_client, case, filename="Thornbury SYN-777123 MDT.pdf")
     document = Document.objects.get(slug="pdac-mdt")
     assert document.storage_uri == "storage://documents/documents/pdac-mdt/pdac-mdt.pdf"
@@ -340,7 +348,7 @@ def test_document_upload_keeps_patient_identifiers_out_of_the_key(admin_client, 
 
 
 def test_scanned_pdf_upload_warns_that_it_is_not_searchable(admin_client, local_storage):
-    response = _upload_pdf(admin_client, CaseFactory(), content=make_blank_pdf())
+    response = _upload_pdf(admin_client, CaseFactory.create(), content=make_blank_pdf())
     assert Document.objects.get(slug="pdac-mdt").full_text == ""
     assert any("not searchable" in m for m in _messages(response))
 
@@ -354,7 +362,7 @@ def test_scanned_pdf_upload_warns_that_it_is_not_searchable(admin_client, local_
     ],
 )
 def test_bad_uploads_get_a_form_error_and_store_nothing(admin_client, local_storage, filename, content, message):
-    response = _upload_pdf(admin_client, CaseFactory(), filename=filename, content=content)
+    response = _upload_pdf(admin_client, CaseFactory.create(), filename=filename, content=content)
     assert response.status_code == 200
     assert message in response.content.decode()
     assert not Document.objects.exists()
@@ -369,7 +377,7 @@ def test_new_document_needs_a_file(admin_client):
 
 
 def test_reupload_replaces_the_file_and_text(admin_client, local_storage, django_capture_on_commit_callbacks):
-    _upload_pdf(admin_client, CaseFactory())
+    _upload_pdf(admin_client, CaseFactory.create())
     document = Document.objects.get(slug="pdac-mdt")
     url = reverse("admin:cases_document_change", args=[document.pk])
     data = change_form_data(admin_client.get(url))
@@ -384,8 +392,8 @@ def test_reupload_replaces_the_file_and_text(admin_client, local_storage, django
 
 
 def test_document_search_covers_the_extracted_text(admin_client):
-    match = DocumentFactory(full_text="Bismuth-Corlette IIIa stricture")
-    DocumentFactory(full_text="Something else")
+    match = DocumentFactory.create(full_text="Bismuth-Corlette IIIa stricture")
+    DocumentFactory.create(full_text="Something else")
     assert _result_ids(admin_client.get(DOCUMENTS + "?q=Corlette")) == {match.pk}
 
 
@@ -417,8 +425,8 @@ def test_patient_change_form_lists_encounters_and_cases_without_per_row_queries(
 
 
 def test_patient_counts_and_search(admin_client):
-    case = full_case(patient=PatientFactory(mrn="SYN-31337", last_name="Greywater"))
-    CaseFactory(patient=case.patient)
+    case = full_case(patient=PatientFactory.create(mrn="SYN-31337", last_name="Greywater"))
+    CaseFactory.create(patient=case.patient)
     response = admin_client.get(PATIENTS + "?q=Greywater")
     (row,) = response.context["cl"].result_list
     assert (row.n_cases, row.n_encounters) == (2, 1)
@@ -426,27 +434,29 @@ def test_patient_counts_and_search(admin_client):
 
 
 def test_encounter_inline_refuses_an_end_before_the_start(admin_client):
-    encounter = EncounterFactory()
+    encounter = EncounterFactory.create()
     url = reverse("admin:cases_patient_change", args=[encounter.patient_id])
     data = change_form_data(admin_client.get(url))
     start = encounter.started_at
+    assert start is not None
     data["encounters-0-ended_at_0"] = (start - dt.timedelta(days=1)).date().isoformat()
     data["encounters-0-ended_at_1"] = "08:00:00"
     response = admin_client.post(url, data)
     assert response.status_code == 200
     assert response.context["inline_admin_formsets"][0].formset.errors[0]
-    assert Encounter.objects.get(pk=encounter.pk).ended_at > start
+    ended = Encounter.objects.get(pk=encounter.pk).ended_at
+    assert ended is not None and ended > start
 
 
 def test_patient_cannot_be_deleted_while_it_has_cases(admin_client):
-    case = CaseFactory()
+    case = CaseFactory.create()
     response = admin_client.post(reverse("admin:cases_patient_delete", args=[case.patient_id]), {"post": "yes"})
     assert response.status_code == 200  # Django shows the "protected objects" page instead of deleting
     assert Patient.objects.filter(pk=case.patient_id).exists()
 
 
 def test_encounter_admin_pages(admin_client):
-    encounter = EncounterFactory()
+    encounter = EncounterFactory.create()
     assert_queries_do_not_grow(admin_client, ENCOUNTERS, lambda n: EncounterFactory.create_batch(n))
     assert admin_client.get(reverse("admin:cases_encounter_change", args=[encounter.pk])).status_code == 200
     assert admin_client.get(reverse("admin:cases_encounter_add")).status_code == 200

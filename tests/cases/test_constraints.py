@@ -1,6 +1,7 @@
 """Database constraints of the cases app, checked at the database (IntegrityError) and by full_clean."""
 
 import datetime as dt
+from collections.abc import Callable
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -12,27 +13,27 @@ from tests.factories import CaseFactory, DocumentFactory, EncounterFactory, Pati
 pytestmark = pytest.mark.django_db
 
 
-def _integrity_error(action) -> None:
+def _integrity_error(action: Callable[[], object]) -> None:
     with pytest.raises(IntegrityError), transaction.atomic():
         action()
 
 
 def test_mrn_is_unique():
-    PatientFactory(mrn="SYN-1")
+    PatientFactory.create(mrn="SYN-1")
     _integrity_error(lambda: Patient.objects.create(mrn="SYN-1", first_name="A", last_name="B"))
     with pytest.raises(ValidationError, match="MRN already exists"):
         Patient(mrn="SYN-1", first_name="A", last_name="B").full_clean()
 
 
 def test_patient_sex_must_be_a_choice():
-    patient = PatientFactory()
+    patient = PatientFactory.create()
     _integrity_error(lambda: Patient.objects.filter(pk=patient.pk).update(sex="robot"))
 
 
 def test_case_slug_is_unique_per_patient_but_not_globally():
-    first = CaseFactory(slug="hcc-01")
+    first = CaseFactory.create(slug="hcc-01")
     _integrity_error(lambda: Case.objects.create(patient=first.patient, slug="hcc-01", title="Again"))
-    other = CaseFactory(slug="hcc-01")  # another patient may reuse the slug
+    other = CaseFactory.create(slug="hcc-01")  # another patient may reuse the slug
     assert other.patient_id != first.patient_id
     with pytest.raises(ValidationError, match="Patient and Slug already exists"):
         Case(patient=first.patient, slug="hcc-01", title="Again").full_clean()
@@ -40,7 +41,7 @@ def test_case_slug_is_unique_per_patient_but_not_globally():
 
 @pytest.mark.parametrize("status", ["", "deleted", "PUBLISHED"])
 def test_case_status_must_be_a_choice(status):
-    case = CaseFactory()
+    case = CaseFactory.create()
     _integrity_error(lambda: Case.objects.filter(pk=case.pk).update(status=status))
 
 
@@ -55,12 +56,12 @@ def test_case_list_index_exists():
 
 
 def test_document_slug_is_unique():
-    DocumentFactory(slug="ct-report")
+    DocumentFactory.create(slug="ct-report")
     _integrity_error(lambda: Document.objects.create(slug="ct-report", title="x", storage_uri="storage://documents/x"))
 
 
 def test_encounter_must_end_after_it_starts():
-    encounter = EncounterFactory()
+    encounter = EncounterFactory.create()
     earlier = encounter.started_at - dt.timedelta(minutes=1)
     _integrity_error(lambda: Encounter.objects.filter(pk=encounter.pk).update(ended_at=earlier))
     encounter.ended_at = earlier
@@ -69,21 +70,21 @@ def test_encounter_must_end_after_it_starts():
 
 
 def test_encounter_may_be_open_or_end_when_it_starts():
-    encounter = EncounterFactory(ended_at=None)
+    encounter = EncounterFactory.create(ended_at=None)
     encounter.ended_at = encounter.started_at
     encounter.save()
     encounter.full_clean()
 
 
 def test_case_encounter_must_belong_to_the_case_patient():
-    case = CaseFactory()
-    case.encounter = EncounterFactory()  # another patient's
+    case = CaseFactory.create()
+    case.encounter = EncounterFactory.create()  # another patient's
     with pytest.raises(ValidationError, match="another patient"):
         case.full_clean()
 
 
 def test_tags_must_be_a_list_of_strings():
-    case = CaseFactory.build(patient=PatientFactory())
+    case = CaseFactory.build(patient=PatientFactory.create())
     for bad in ({"a": 1}, ["ok", ""], ["ok", 3], ["x" * 65]):
         case.tags = bad
         with pytest.raises(ValidationError):
@@ -93,6 +94,6 @@ def test_tags_must_be_a_list_of_strings():
 def test_patient_cannot_be_deleted_while_cases_refer_to_it():
     from django.db.models import ProtectedError
 
-    case = CaseFactory()
+    case = CaseFactory.create()
     with pytest.raises(ProtectedError):
         case.patient.delete()

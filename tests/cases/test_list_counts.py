@@ -8,6 +8,8 @@ TRUNCATE), rolled-back transactions and savepoints, and concurrent transactions.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
+from typing import Any
 
 import pytest
 from django.core.management import call_command
@@ -28,13 +30,13 @@ class AbortError(Exception):
     """Raised to roll a transaction back."""
 
 
-def _rows(sql: str, params=()) -> list[tuple]:
+def _rows(sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
 
 
-def _run(sql: str, params=()) -> None:
+def _run(sql: str, params: Sequence[Any] = ()) -> None:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
 
@@ -58,9 +60,9 @@ def assert_exact() -> dict[tuple, int]:
 def test_migration_counts_what_is_there_and_tracks_creation():
     assert connection.vendor == "postgresql"
     assert counted() == real() == {}
-    CaseFactory()
-    CaseFactory(status=Case.Status.DRAFT, lightweight=True)
-    CaseFactory(specialty="Transplant")
+    CaseFactory.create()
+    CaseFactory.create(status=Case.Status.DRAFT, lightweight=True)
+    CaseFactory.create(specialty="Transplant")
     assert assert_exact() == {
         ("HPB", "published", False): 1,
         ("HPB", "draft", True): 1,
@@ -69,7 +71,7 @@ def test_migration_counts_what_is_there_and_tracks_creation():
 
 
 def test_updates_move_cases_between_groups():
-    case = CaseFactory()
+    case = CaseFactory.create()
     case.status = Case.Status.ARCHIVED
     case.save()
     assert assert_exact() == {("HPB", "archived", False): 1}
@@ -87,7 +89,7 @@ def test_updates_move_cases_between_groups():
 
 
 def test_updates_that_keep_the_group_never_write_the_counter():
-    case = CaseFactory()
+    case = CaseFactory.create()
     before = _rows("SELECT xmin::text, total FROM cases_case_list_count")
     case.title = "A new title"
     case.tags = ["edited"]
@@ -122,7 +124,7 @@ def test_bulk_create_counts_every_row_once_per_statement():
 
 
 def test_raw_sql_writes():
-    patient = PatientFactory()
+    patient = PatientFactory.create()
     insert = (
         "INSERT INTO cases_case (patient_id, slug, title, focus, specialty, clinical_summary, tags, status, "
         "lightweight, created_at, updated_at) "
@@ -155,12 +157,12 @@ def test_truncate_empties_the_counter():
     _run("SET CONSTRAINTS ALL IMMEDIATE")
     _run("TRUNCATE cases_case CASCADE")
     assert counted() == real() == {}
-    CaseFactory()
+    CaseFactory.create()
     assert assert_exact() == {("HPB", "published", False): 1}
 
 
 def test_rolled_back_transactions_and_savepoints_leave_no_trace():
-    CaseFactory()
+    CaseFactory.create()
     before = assert_exact()
     inside: list[bool] = []
 
@@ -182,7 +184,7 @@ def test_rolled_back_transactions_and_savepoints_leave_no_trace():
             raise AbortError
 
     with transaction.atomic():
-        CaseFactory(specialty="Transplant")
+        CaseFactory.create(specialty="Transplant")
         with pytest.raises(AbortError):
             delete_then_fail()
     assert assert_exact() == {**before, ("Transplant", "published", False): 1}
@@ -190,8 +192,8 @@ def test_rolled_back_transactions_and_savepoints_leave_no_trace():
 
 def test_list_counts_total_and_rebuild():
     CaseFactory.create_batch(2)
-    CaseFactory(status=Case.Status.DRAFT, lightweight=True)
-    CaseFactory(specialty="Transplant", lightweight=True)
+    CaseFactory.create(status=Case.Status.DRAFT, lightweight=True)
+    CaseFactory.create(specialty="Transplant", lightweight=True)
     assert list_counts.total(filters={}, using="default") == 4
     assert list_counts.total(filters={"specialty": "HPB"}, using="default") == 3
     assert list_counts.total(filters={"specialty": "HPB", "status": "published"}, using="default") == 2
@@ -241,7 +243,7 @@ def test_concurrent_writers_serialize_on_the_counter_and_stay_exact():
 
 @pytest.mark.django_db(transaction=True)
 def test_other_transactions_see_the_new_total_exactly_when_they_see_the_new_rows():
-    CaseFactory()
+    CaseFactory.create()
     writer_ready, reader_done, writer_done = threading.Event(), threading.Event(), threading.Event()
     errors: list[BaseException] = []
 
@@ -281,7 +283,7 @@ def test_the_migration_counts_the_cases_already_there_and_unapplies_cleanly():
         call_command("migrate", "cases", "0002", verbosity=0)
         assert not _counter_exists()
         assert _rows("SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'cases_case_list_count%%'") == [(0,)]
-        CaseFactory(status=Case.Status.DRAFT)  # written while no trigger counts
+        CaseFactory.create(status=Case.Status.DRAFT)  # written while no trigger counts
     finally:
         call_command("migrate", "cases", verbosity=0)
     assert _counter_exists()

@@ -11,15 +11,15 @@ pytestmark = pytest.mark.django_db
 
 def test_publish_reports_changed_and_unchanged():
     drafts = CaseFactory.create_batch(2, status="draft")
-    published = CaseFactory(status="published")
+    published = CaseFactory.create(status="published")
     change = publish_cases(cases=Case.objects.filter(pk__in=[c.pk for c in [*drafts, published]]))
     assert (change.changed, change.unchanged) == (2, 1)
     assert set(Case.objects.values_list("status", flat=True)) == {"published"}
 
 
 def test_archive_moves_updated_at_only_for_changed_rows():
-    archived = CaseFactory(status="archived")
-    live = CaseFactory(status="published")
+    archived = CaseFactory.create(status="archived")
+    live = CaseFactory.create(status="published")
     before = {c.pk: c.updated_at for c in (archived, live)}
     change = archive_cases(cases=Case.objects.all())
     assert (change.changed, change.unchanged) == (1, 1)
@@ -35,18 +35,18 @@ def test_unknown_status_is_refused():
 
 
 def test_tag_filter_matches_whole_elements_only():
-    liver = CaseFactory(tags=["liver", "hcc"])
-    CaseFactory(tags=["liver-transplant"])
-    CaseFactory(tags=["Liver"])
-    quoted = CaseFactory(tags=['say "liver"'])
-    CaseFactory(tags=[])
+    liver = CaseFactory.create(tags=["liver", "hcc"])
+    CaseFactory.create(tags=["liver-transplant"])
+    CaseFactory.create(tags=["Liver"])
+    quoted = CaseFactory.create(tags=['say "liver"'])
+    CaseFactory.create(tags=[])
     assert list(filter_cases_by_tag(Case.objects.all(), "liver")) == [liver]
     assert list(filter_cases_by_tag(Case.objects.all(), 'say "liver"')) == [quoted]
     assert not filter_cases_by_tag(Case.objects.all(), "live").exists()
 
 
 def test_all_tags_counts_cases_per_tag():
-    CaseFactory(tags=["liver", "hcc"])
-    CaseFactory(tags=["liver", "liver"])
-    CaseFactory(tags=["pancreas"])
+    CaseFactory.create(tags=["liver", "hcc"])
+    CaseFactory.create(tags=["liver", "liver"])
+    CaseFactory.create(tags=["pancreas"])
     assert all_tags(Case.objects.all()) == [("liver", 2), ("hcc", 1), ("pancreas", 1)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 import pytest
+from django.test import Client
 
 from tests.factories import PatientFactory
 from tests.search.helpers import make_case, make_document
@@ -15,7 +16,7 @@ CASES = "/admin/cases/case/"
 DOCUMENTS = "/admin/cases/document/"
 
 
-def found(client, url: str, query: str) -> set[int]:
+def found(client: Client, url: str, query: str) -> set[int]:
     response = client.get(url + "?" + urlencode({"q": query}))
     assert response.status_code == 200
     return {obj.pk for obj in response.context["cl"].result_list}
@@ -35,7 +36,7 @@ def test_case_search_uses_stemming_accents_and_the_documents_text(admin_client):
 
 def test_case_search_still_finds_slugs_mrns_and_title_fragments(admin_client):
     case = make_case(
-        title="Extended right hepatectomy", slug="klatskin-bismuth-iiia", patient=PatientFactory(mrn="SYN-77")
+        title="Extended right hepatectomy", slug="klatskin-bismuth-iiia", patient=PatientFactory.create(mrn="SYN-77")
     )
     make_case(title="Other")
 

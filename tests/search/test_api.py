@@ -2,28 +2,33 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from drf_spectacular.generators import SchemaGenerator
+from rest_framework.test import APIClient
 
 from cases import fulltext
 from cases.models import Case
 from tests.search.helpers import make_case, make_document
 from tests.search.test_bad_queries import ODD_QUERIES, has_word_to_look_for
 
+if TYPE_CHECKING:
+    from rest_framework.response import _MonkeyPatchedResponse as TestResponse
+
 pytestmark = pytest.mark.django_db
 
 
-def search(client, query: str, **params):
+def search(client: APIClient, query: str, **params: str | int) -> TestResponse:
     extra = "".join(f"&{name}={value}" for name, value in params.items())
     return client.get(f"/api/v1/search?q={quote(query)}{extra}")
 
 
 @pytest.fixture
-def collection(db) -> dict[str, Case]:
+def collection(db: None) -> dict[str, Case]:
     title_hit = make_case(title="Klatskin tumour", tags=["hilar"])
     body_hit = make_case(title="Hilar stricture", lightweight=True)
     make_document(body_hit, title="MRCP report", full_text="Findings suggest a Klatskin tumour, Bismuth IIIa.")

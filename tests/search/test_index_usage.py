@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Sequence
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -64,7 +66,7 @@ CASES = 800
 @pytest.fixture
 def corpus() -> None:
     rng = random.Random(5)
-    patient = PatientFactory()
+    patient = PatientFactory.create()
     cases = Case.objects.bulk_create(
         Case(patient=patient, slug=f"c{n}", title=f"Case {n} {rng.choice(VOCABULARY)}", status="published")
         for n in range(CASES)
@@ -96,7 +98,7 @@ def corpus() -> None:
         cursor.execute("ANALYZE cases_document; ANALYZE cases_case; ANALYZE cases_document_cases")
 
 
-def scans(sql: str, params) -> set[tuple[str, str]]:
+def scans(sql: str, params: Sequence[Any]) -> set[tuple[str, str]]:
     """(node type, relation or index name) of every scan in the plan of `sql`."""
     with connection.cursor() as cursor:
         cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -85,7 +86,7 @@ print(json.dumps({
 
 
 @pytest.fixture(scope="module")
-def sqlite_run(tmp_path_factory) -> dict:
+def sqlite_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     folder = tmp_path_factory.mktemp("sqlite-demo")
     env = {
         **os.environ,
