@@ -9,8 +9,8 @@ job's prune deletes a mesh the other has stored but not yet recorded.
 Where the database offers advisory locks (PostgreSQL; `hpb.database.capabilities` says) the lock is
 a session-level advisory lock on the worker's own connection, taken outside any transaction: no row
 stays locked while files go to S3, other cases are not held up, and a worker that dies releases it
-with its connection. (Session-level locks, like the prepared statements of
-`hpb.prepared`, need a session per client: not PgBouncer in transaction mode.) Elsewhere (the SQLite
+with its connection. (Session-level locks need a session per client: not PgBouncer in transaction
+mode.) Elsewhere (the SQLite
 demo, where tasks run inside the web process) a process-wide lock per case stands in.
 
 The lock is re-entrant within a thread, so a failure path that prunes while the success path holds it

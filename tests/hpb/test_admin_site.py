@@ -4,6 +4,8 @@ The registry is walked, so a model admin added later is covered without a new te
 a factory in FACTORIES to get the per-row check and the change form).
 """
 
+from typing import Any
+
 import pytest
 from django.contrib import admin
 from django.contrib.auth.models import Group
@@ -13,7 +15,7 @@ from django.urls import reverse
 from tests import factories
 from tests.admin_helpers import assert_queries_do_not_grow, count_queries
 
-FACTORIES = {
+FACTORIES: dict[str, Any] = {  # factory classes of different models
     "cases.patient": factories.PatientFactory,
     "cases.encounter": factories.EncounterFactory,
     "cases.case": factories.CaseFactory,

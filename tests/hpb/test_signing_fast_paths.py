@@ -29,14 +29,18 @@ def test_file_signature_equals_salted_hmac(key, settings):
 def test_signed_url_uses_the_request_host_and_script_prefix(settings):
     request = RequestFactory().get("/api/v1/cases/1", HTTP_HOST="localhost:8000", secure=True)
     url = storage.signed_url("storage://assets/cases/1/mesh.vtp", request=request)
+    assert url is not None
     assert url.startswith("https://localhost:8000/files/assets/cases/1/mesh.vtp?expires=")
     # Without a request the configured public base URL is used.
-    assert storage.signed_url("storage://assets/k.vtp").startswith("http://testserver/files/assets/k.vtp?")
+    plain = storage.signed_url("storage://assets/k.vtp")
+    assert plain is not None
+    assert plain.startswith("http://testserver/files/assets/k.vtp?")
 
 
 def test_signed_links_verify(client, db):
     reference = storage.save("assets", "fast/path ü.vtp", b"bytes")
     url = storage.signed_url(reference)
+    assert url is not None
     response = client.get(url.removeprefix("http://testserver"))
     assert response.status_code == 200
     assert b"".join(response.streaming_content) == b"bytes"

@@ -64,6 +64,7 @@ def test_ingest_job_progress_is_a_fraction(progress):
 def test_deleting_a_study_deletes_its_structures_but_not_the_case():
     structure = CaseStructureFactory.create()
     case = structure.case
+    assert structure.imaging_study is not None
     structure.imaging_study.delete()
     assert not CaseStructure.objects.filter(pk=structure.pk).exists()
     case.refresh_from_db()
