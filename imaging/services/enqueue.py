@@ -49,19 +49,25 @@ def enqueue_bundle(*, case_id: int) -> None:
     changes over a second or two finds the later tasks with nothing left to do (the bundle compares its
     content hash first; see imaging.services.bundles).
     """
-    callback = functools.partial(send_bundle_task, case_id=case_id)
     connection = transaction.get_connection()
-    if connection.in_atomic_block and any(_same_bundle_send(item[1], case_id) for item in connection.run_on_commit):
+    if connection.in_atomic_block and any(
+        isinstance(item[1], BundleSend) and item[1].case_id == case_id and not item[1].sent
+        for item in connection.run_on_commit
+    ):
         return
-    transaction.on_commit(callback)
+    transaction.on_commit(BundleSend(case_id))
 
 
-def _same_bundle_send(func: object, case_id: int) -> bool:
-    return (
-        isinstance(func, functools.partial)
-        and func.func is send_bundle_task
-        and func.keywords.get("case_id") == case_id
-    )
+class BundleSend:
+    """The on-commit callback of one case's bundle rebuild (recognisable, so a transaction asks once)."""
+
+    def __init__(self, case_id: int) -> None:
+        self.case_id = case_id
+        self.sent = False
+
+    def __call__(self) -> None:
+        self.sent = True
+        send_bundle_task(case_id=self.case_id)
 
 
 def send_bundle_task(*, case_id: int) -> None:
