@@ -59,8 +59,8 @@ def _document(case: Case, role: str, *, mime_type: str, data: bytes, text: str, 
     return document
 
 
-def make_bundle_case(*, imaging: bool = True, status: str = Case.Status.PUBLISHED) -> BundleCase:
-    patient = PatientFactory.create(mrn=MRN, first_name=FIRST, last_name=LAST, date_of_birth=BORN)
+def make_bundle_case(*, imaging: bool = True, status: str = Case.Status.PUBLISHED, mrn: str = MRN) -> BundleCase:
+    patient = PatientFactory.create(mrn=mrn, first_name=FIRST, last_name=LAST, date_of_birth=BORN)
     case = CaseFactory.create(
         patient=patient, slug="right-hepatectomy", title="Right hepatectomy for colorectal metastases", status=status
     )
