@@ -162,3 +162,15 @@ def test_several_changes_in_one_transaction_ask_for_one_rebuild(
         enqueue.enqueue_bundle(case_id=made.case.pk)
     sends = [c for c in callbacks if isinstance(c, enqueue.BundleSend)]
     assert [send.case_id for send in sends] == [made.case.pk]
+
+
+def test_the_case_page_shows_the_bundle_and_what_was_withheld(bundle_case: BundleCase) -> None:
+    bundles.sync_bundle(case_id=bundle_case.case.pk)
+    client = Client()
+    client.force_login(SuperUserFactory.create())
+
+    page = client.get(reverse("admin:cases_case_change", args=[bundle_case.case.pk])).content.decode()
+
+    assert "Published:" in page and bundle_case.case.viewer_bundle.folder in page
+    assert "manifest.json" in page
+    assert f"document {bundle_case.documents['leaky'].pk}: Its title, summary or text contains the MRN." in page
