@@ -23,7 +23,8 @@ does both). What it does, in order:
    case holding the converted study, structures and three documents; ``bundles.sync_bundle`` from an
    empty folder, against the baseline of copying the same source files into the viewer storage with
    ``shutil.copyfile`` (the floor: the bytes must be copied), ``--repeat`` times each, medians.
-   Target: publishing takes at most 2 x the copy.
+   Then the same on S3: every storage on buckets of a moto server started for the run (over HTTP),
+   against one server-side CopyObject per source file. Target: publishing takes at most 2 x the copy.
 
 Times are wall-clock on whatever machine runs it; the ratios are measured in the same run, so they
 compare like with like. The 2-core development machine is shared with other work: expect noise.
@@ -32,14 +33,17 @@ compare like with like. The 2-core development machine is shared with other work
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -141,8 +145,11 @@ def _published_case(result: Any) -> int:
     from imaging.models import CaseStructure, ImagingStudy
     from imaging.services import storage_io
 
-    patient = Patient.objects.create(mrn="BENCH-0001", first_name="Ada", last_name="Quillfeather")
-    case = Case.objects.create(patient=patient, slug="benchmark", title="Benchmark case", status=Case.Status.DRAFT)
+    patient, _ = Patient.objects.get_or_create(mrn="BENCH-0001", first_name="Ada", last_name="Quillfeather")
+    number = Case.objects.count() + 1
+    case = Case.objects.create(
+        patient=patient, slug=f"benchmark-{number}", title="Benchmark case", status=Case.Status.DRAFT
+    )
     prefix = f"cases/{case.pk}/studies/1/"
     for path in result.volume_levels.values():
         storage_io.upload("assets", prefix + path.name, path)
@@ -165,9 +172,13 @@ def _published_case(result: Any) -> int:
         [("text/plain", b"Imaging report.\n" * 200), ("text/csv", b"test,value\nbilirubin,12\n" * 50)]
         + [("application/pdf", _pdf())]
     ):
-        reference = storage.save("documents", f"documents/bench-{index}", body)
+        reference = storage.save("documents", f"documents/bench-{case.pk}-{index}", body)
         document = Document.objects.create(
-            slug=f"bench-{index}", title=f"Document {index}", mime_type=mime, storage_uri=reference, deidentified=True
+            slug=f"bench-{case.pk}-{index}",
+            title=f"Document {index}",
+            mime_type=mime,
+            storage_uri=reference,
+            deidentified=True,
         )
         document.cases.add(case)
     Case.objects.filter(pk=case.pk).update(status=Case.Status.PUBLISHED)  # .update(): no signal, no build yet
@@ -185,11 +196,13 @@ def _pdf() -> bytes:
     return bytes(pdf.output())
 
 
-def _publish_vs_copy(case_id: int, repeat: int) -> dict[str, float]:
+def _publish_vs_copy(case_id: int, repeat: int, *, s3: bool = False) -> dict[str, float]:
     from hpb import storage
     from imaging.models import ViewerBundle
     from imaging.services import bundles
 
+    if s3:
+        return _publish_vs_copy_s3(case_id, repeat)
     publish, copy = [], []
     for _ in range(repeat):
         ViewerBundle.objects.filter(case_id=case_id).delete()
@@ -217,6 +230,41 @@ def _publish_vs_copy(case_id: int, repeat: int) -> dict[str, float]:
     }
 
 
+def _publish_vs_copy_s3(case_id: int, repeat: int) -> dict[str, float]:
+    """The same on S3 (moto's server over HTTP): the baseline is one server-side CopyObject per source."""
+    from hpb import storage
+    from imaging.models import ViewerBundle
+    from imaging.services import bundles, bundles_storage
+
+    client = bundles_storage._client("viewer")
+    viewer = storage.bucket_name("viewer")
+    publish, copy = [], []
+    for _ in range(repeat):
+        ViewerBundle.objects.filter(case_id=case_id).delete()
+        bundles.remove_folder(bundles.folder_name(case_id))
+        started = time.perf_counter()
+        outcome = bundles.sync_bundle(case_id=case_id)
+        publish.append(time.perf_counter() - started)
+        assert outcome.action == "published", outcome
+        started = time.perf_counter()
+        for index, reference in enumerate(_source_references(case_id)):
+            obj = storage.parse_reference(reference)
+            client.copy({"Bucket": storage.bucket_name(obj.alias), "Key": obj.key}, viewer, f"copy-baseline/{index}")
+        copy.append(time.perf_counter() - started)
+        bundles_storage.delete_keys(sorted(bundles_storage.list_keys("copy-baseline/")))
+    files = len(ViewerBundle.objects.get(case_id=case_id).manifest["files"]) + 1
+    return {"publish_s": statistics.median(publish), "copy_s": statistics.median(copy), "files": files, "bytes": 0}
+
+
+def _source_references(case_id: int) -> list[str]:
+    from cases.models import Document
+    from imaging.models import CaseStructure, ImagingStudy
+
+    references = [ImagingStudy.objects.get(case_id=case_id).volume_uri]
+    references += list(CaseStructure.objects.filter(case_id=case_id).values_list("mesh_uri", flat=True))
+    return references + list(Document.objects.filter(cases=case_id).values_list("storage_uri", flat=True))
+
+
 def _sources(case_id: int) -> list[str]:
     """The source files a bundle of the case copies (volume, meshes, documents), as local paths."""
     from cases.models import Document
@@ -241,54 +289,119 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--keep", type=Path, help="Keep the phantom and outputs in this folder (reused).")
+    parser.add_argument("--only", choices=["parse", "publish"], help="Run one half of the benchmark.")
     args = parser.parse_args()
     work = args.keep or Path(tempfile.mkdtemp(prefix="hpb-bench-viewer-"))
     work.mkdir(parents=True, exist_ok=True)
     try:
         result = _convert(work)
-        heavy, light = _heavy_liver(work)
-        warm = _warm_up_files(work)
-        files = {
-            "full volume": result.volume_levels["full"],
-            "preview volume": result.volume_levels["preview"],
-            "full liver mesh": heavy,
-            "light liver mesh": light,
-        }
-        ratios = {}
-        for mode in ("cold", "warm"):
-            print(f"\nvtk.js parse in Node, {mode} (median of {args.repeat}, a fresh process each):")
-            parsed = {
-                name: _node_parse(path, args.repeat, warm=warm[path.suffix] if mode == "warm" else None)
-                for name, path in files.items()
-            }
-            for name, run in parsed.items():
-                shape = run.get("dimensions") or f"{run.get('cells')} triangles"
-                print(
-                    f"  {name:17} {run['seconds']:7.3f} s  peak RSS +{_mib(run['rss_peak_growth_bytes']):>11}  "
-                    f"file {_mib(run['file_bytes']):>10}  {shape}"
-                )
-            ratios[mode] = parsed["preview volume"]["seconds"] / parsed["full volume"]["seconds"]
-            memory_ratio = parsed["preview volume"]["rss_peak_growth_bytes"] / max(
-                1, parsed["full volume"]["rss_peak_growth_bytes"]
-            )
-            mesh_ratio = parsed["light liver mesh"]["seconds"] / parsed["full liver mesh"]["seconds"]
-            print(f"  preview / full volume: time {ratios[mode]:.1%}, peak memory {memory_ratio:.1%}")
-            print(f"  light / full mesh: time {mesh_ratio:.1%}")
-        volume_ratio = ratios["warm"]
-        print(f"  target: preview <= 15% of the full volume's time (warm): {volume_ratio:.1%}")
-
-        _django(work / "var")
-        case_id = _published_case(result)
-        figures = _publish_vs_copy(case_id, args.repeat)
-        ratio = figures["publish_s"] / figures["copy_s"]
-        print(f"\nPublishing a bundle ({figures['files']} files, {_mib(figures['bytes'])}), median of {args.repeat}:")
-        print(f"  copy of the source files {figures['copy_s']:.3f} s, publish {figures['publish_s']:.3f} s")
-        print(f"  publish / copy: {ratio:.2f}x (target <= 2x)")
+        volume_ratio, ratio = 0.0, 0.0
+        if args.only != "publish":
+            volume_ratio = _parse_figures(result, work, args.repeat)
+        if args.only != "parse":
+            ratio = _publish_figures(result, work, args.repeat)
         ok = volume_ratio <= 0.15 and ratio <= 2.0
         print("\nTargets met." if ok else "\nA target was missed (the machine may be busy: run again).")
     finally:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)
+
+
+def _parse_figures(result: Any, work: Path, repeat: int) -> float:
+    """Step 3; returns the warm preview / full volume time ratio."""
+    heavy, light = _heavy_liver(work)
+    warm = _warm_up_files(work)
+    files = {
+        "full volume": result.volume_levels["full"],
+        "preview volume": result.volume_levels["preview"],
+        "full liver mesh": heavy,
+        "light liver mesh": light,
+    }
+    ratios = {}
+    for mode in ("cold", "warm"):
+        print(f"\nvtk.js parse in Node, {mode} (median of {repeat}, a fresh process each):")
+        parsed = {
+            name: _node_parse(path, repeat, warm=warm[path.suffix] if mode == "warm" else None)
+            for name, path in files.items()
+        }
+        for name, run in parsed.items():
+            shape = run.get("dimensions") or f"{run.get('cells')} triangles"
+            print(
+                f"  {name:17} {run['seconds']:7.3f} s  peak RSS +{_mib(run['rss_peak_growth_bytes']):>11}  "
+                f"file {_mib(run['file_bytes']):>10}  {shape}"
+            )
+        ratios[mode] = parsed["preview volume"]["seconds"] / parsed["full volume"]["seconds"]
+        memory_ratio = parsed["preview volume"]["rss_peak_growth_bytes"] / max(
+            1, parsed["full volume"]["rss_peak_growth_bytes"]
+        )
+        mesh_ratio = parsed["light liver mesh"]["seconds"] / parsed["full liver mesh"]["seconds"]
+        print(f"  preview / full volume: time {ratios[mode]:.1%}, peak memory {memory_ratio:.1%}")
+        print(f"  light / full mesh: time {mesh_ratio:.1%}")
+    print(f"  target: preview <= 15% of the full volume's time (warm): {ratios['warm']:.1%}")
+    return ratios["warm"]
+
+
+def _publish_figures(result: Any, work: Path, repeat: int) -> float:
+    """Step 4, on the filesystem storages and on S3 (moto); returns the worse publish / copy ratio."""
+    var = work / "var"
+    shutil.rmtree(var, ignore_errors=True)
+    _django(var)
+    case_id = _published_case(result)
+    figures = _publish_vs_copy(case_id, repeat)
+    ratio = figures["publish_s"] / figures["copy_s"]
+    print(f"\nPublishing a bundle ({figures['files']} files, {_mib(figures['bytes'])}), median of {repeat}:")
+    print(f"  filesystem: copy of the source files {figures['copy_s']:.3f} s, publish {figures['publish_s']:.3f} s")
+    print(f"  publish / copy: {ratio:.2f}x (target <= 2x)")
+    with _moto_storages():
+        s3_case = _published_case(result)
+        s3 = _publish_vs_copy(s3_case, repeat, s3=True)
+    s3_ratio = s3["publish_s"] / s3["copy_s"]
+    print(f"  S3 (moto over HTTP): server-side copies {s3['copy_s']:.3f} s, publish {s3['publish_s']:.3f} s")
+    print(f"  publish / copy: {s3_ratio:.2f}x (target <= 2x)")
+    return max(ratio, s3_ratio)
+
+
+@contextlib.contextmanager
+def _moto_storages() -> Iterator[None]:
+    """Every storage on fresh buckets of a moto server started for the run (the tests' way)."""
+    import boto3
+    import requests
+    from django.conf import settings
+    from django.test import override_settings
+
+    from hpb.settings_helpers import build_storages
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                requests.get(f"{endpoint}/moto-api/", timeout=1)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+        buckets = {alias: f"bench-{alias}" for alias in ("documents", "assets", "uploads", "viewer")}
+        for bucket in buckets.values():
+            client.create_bucket(Bucket=bucket)
+        storages = build_storages(
+            buckets=buckets, root=settings.STORAGE_ROOT, region="us-east-1", endpoint_url=endpoint, expiry_seconds=900
+        )
+        storages["staticfiles"] = settings.STORAGES["staticfiles"]
+        with override_settings(STORAGES=storages, AWS_S3_ENDPOINT_URL=endpoint):
+            yield
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
 
 
 if __name__ == "__main__":

@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from django.core.files.base import ContentFile
-
 from hpb import storage
 from imaging.services import storage_io
 
@@ -96,7 +94,11 @@ def put_bytes(key: str, data: bytes, *, content_type: str, cache_control: str) -
             Bucket=storage.bucket_name(VIEWER), Key=key, Body=data, ContentType=content_type, CacheControl=cache_control
         )
     else:
-        storage.save(VIEWER, key, ContentFile(data))
+        target = _path(VIEWER, key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f".{target.name}.partial")
+        partial.write_bytes(data)
+        os.replace(partial, target)  # readers see the old file or the new one, never a part
 
 
 def copy_object(reference: str, key: str, *, content_type: str, cache_control: str) -> None:
@@ -123,8 +125,11 @@ def copy_object(reference: str, key: str, *, content_type: str, cache_control: s
     target = _path(VIEWER, key)
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.partial")
-    with storage.open_reference(reference) as source, partial.open("wb") as out:
-        shutil.copyfileobj(source, out, 1 << 20)
+    if storage.is_s3(obj.alias):
+        with storage.open_reference(reference) as source, partial.open("wb") as out:
+            shutil.copyfileobj(source, out, 1 << 20)
+    else:
+        shutil.copyfile(_path(obj.alias, obj.key), partial)  # in the kernel (sendfile/copy_file_range)
     os.replace(partial, target)  # readers see the old file or the new one, never a part
 
 

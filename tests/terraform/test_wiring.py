@@ -415,7 +415,7 @@ def check_buckets(stack: Stack) -> list[str]:
             problems.append(f"bucket {name}: versioning not enabled")
         block = resource_for_bucket(stack, "aws_s3_bucket_public_access_block", name) or {}
         # The viewer bucket is public by policy (check_viewer_bucket holds that policy to the case prefix).
-        flags = ("block_public_acls", "ignore_public_acls")
+        flags: tuple[str, ...] = ("block_public_acls", "ignore_public_acls")
         if name not in PUBLIC_BY_POLICY:
             flags += ("block_public_policy", "restrict_public_buckets")
         if not all(block.get(flag) is True for flag in flags):

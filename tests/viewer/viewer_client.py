@@ -31,7 +31,7 @@ class AnonymousBucket:
     def get(self, path: str, params: dict[str, str] | None = None) -> requests.Response:
         return requests.get(self.address + path, params=params, headers={"Host": self.host}, timeout=30)
 
-    def list(
+    def list_objects(
         self, prefix: str, delimiter: str | None = None, max_keys: int | None = None
     ) -> tuple[list[str], list[str]]:
         """(common prefixes, keys) under `prefix`, every page."""
@@ -57,11 +57,11 @@ class AnonymousBucket:
                 return prefixes, keys
 
     def cases(self, base: str, *, max_keys: int | None = None) -> list[ViewedCase]:
-        folders, _ = self.list(f"{base}/", "/", max_keys)
+        folders, _ = self.list_objects(f"{base}/", "/", max_keys)
         viewed = []
         for prefix in sorted(folders):
             folder = prefix[len(base) + 1 :].rstrip("/")
-            _, keys = self.list(prefix, max_keys=max_keys)
+            _, keys = self.list_objects(prefix, max_keys=max_keys)
             response = self.get(f"/{prefix}manifest.json")
             assert response.status_code == 200, (prefix, response.status_code)
             viewed.append(
