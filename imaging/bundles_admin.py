@@ -55,3 +55,35 @@ class ViewerBundleInline(admin.StackedInline):
             "<ul>{}</ul>",
             format_html_join("", "<li>{}: {}</li>", ((w.get("item"), w.get("reason")) for w in bundle.withheld)),
         )
+
+
+@admin.register(ViewerBundle)
+class ViewerBundleAdmin(admin.ModelAdmin):
+    """Every case's bundle at a glance: which are published, refused or withheld something. Read-only."""
+
+    list_display = ("folder", "case", "published_at", "withheld_count", "refused")
+    list_select_related = ("case",)
+    list_filter = (("published_at", admin.EmptyFieldListFilter),)
+    search_fields = ("folder", "case__title")
+    readonly_fields = ("case", "folder", "published_at", "content_hash", "withheld", "error", "manifest", "updated_at")
+    fields = readonly_fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: ViewerBundle | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: ViewerBundle | None = None) -> bool:
+        return False
+
+    def has_view_permission(self, request: HttpRequest, obj: ViewerBundle | None = None) -> bool:
+        return bool(request.user.is_active and request.user.is_staff)
+
+    @admin.display(description="Withheld")
+    def withheld_count(self, bundle: ViewerBundle) -> int:
+        return len(bundle.withheld or [])
+
+    @admin.display(description="Refused", boolean=True)
+    def refused(self, bundle: ViewerBundle) -> bool:
+        return bool(bundle.error)
