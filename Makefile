@@ -32,6 +32,7 @@ seed:
 
 serve:
 	@echo "API: http://$(HOST):$(PORT)/api/v1/   admin: http://$(HOST):$(PORT)/admin/"
+	@echo "Viewer bundles of the published cases: make viewer-bucket in another terminal (docs/viewer.md)."
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 ## make test: install and run the whole suite (ruff, migrations check, pytest) on PostgreSQL.
@@ -101,3 +102,20 @@ bench-ingest: install-test
 bench-tolerance: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/dicom_tolerance.py
 	$(BIN)/python benchmarks/dicom_tolerance.py --hostile --with-dcm2niix
+
+## Viewer bundles (docs/viewer.md). make viewer-bucket: the local viewer folder as an anonymous S3 bucket
+## for the unmodified learnHPB viewer; make test-viewer-node: the viewer's part in Node with vtk.js;
+## make bench-viewer: parse time and memory of the levels, publish time against a copy.
+VIEWER_BUCKET_PORT ?= 9000
+.PHONY: viewer-bucket viewer-node-deps test-viewer-node bench-viewer
+viewer-bucket: install-local
+	$(BIN)/python manage.py serve_viewer_bucket --port $(VIEWER_BUCKET_PORT)
+
+viewer-node-deps:
+	npm ci --prefix tests/viewer --no-audit --no-fund --ignore-scripts
+
+test-viewer-node: install-test viewer-node-deps
+	$(BIN)/python -m pytest -m node tests/viewer
+
+bench-viewer: install-test viewer-node-deps
+	$(BIN)/python benchmarks/viewer.py

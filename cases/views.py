@@ -23,6 +23,7 @@ from cases.services import access, reading
 from hpb import flags
 from hpb.api.pagination import HeaderLimitOffsetPagination, pagination_headers
 from hpb.api.views import LIGHTWEIGHT_PARAMETER
+from imaging.services import bundles
 
 
 class CaseViewMixin(GenericAPIView):
@@ -77,6 +78,28 @@ def search_query(request: Request) -> str:
         raise ValidationError({SEARCH_PARAM: [str(error)]}) from None
 
 
+INCLUDES = ("manifest",)
+INCLUDE_PARAMETER = OpenApiParameter(
+    "include",
+    OpenApiTypes.STR,
+    OpenApiParameter.QUERY,
+    enum=list(INCLUDES),
+    description=(
+        "`manifest`: each summary also carries `manifest`, the case's viewer manifest with signed URLs "
+        "(as GET /api/v1/cases/{id}/manifest), or null when the case has no published bundle."
+    ),
+)
+
+
+def _includes(request: Request) -> bool:
+    """Whether the list is asked for manifests; an unknown `include` is a 400 naming the accepted ones."""
+    values = [v.strip() for raw in request.query_params.getlist("include") for v in raw.split(",") if v.strip()]
+    unknown = sorted(set(values) - set(INCLUDES))
+    if unknown:
+        raise ValidationError({"include": [f"Unknown include {', '.join(unknown)}; accepted: {', '.join(INCLUDES)}."]})
+    return "manifest" in values
+
+
 @extend_schema(tags=["cases"])
 class CaseListView(CaseViewMixin, ListAPIView):
     """Case summaries as a JSON array, newest first or, with `q`, best match first; paging in headers."""
@@ -90,9 +113,21 @@ class CaseListView(CaseViewMixin, ListAPIView):
     def get_queryset(self) -> QuerySet:
         return reading.case_summaries(self.visible_cases())
 
-    @extend_schema(parameters=[search_parameter(required=False), LIGHTWEIGHT_PARAMETER, *pagination_headers()])
+    @extend_schema(
+        parameters=[search_parameter(required=False), INCLUDE_PARAMETER, LIGHTWEIGHT_PARAMETER, *pagination_headers()]
+    )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
+
+    def get_paginated_response(self, data: Any) -> Response:
+        """With `include=manifest`, each summary also carries its viewer manifest (one more query a page)."""
+        if _includes(self.request) and data:
+            lightweight = flags.lightweight_mode(self.request)
+            found = bundles.published_manifests(
+                case_ids=[row["id"] for row in data], request=self.request, lightweight=lightweight
+            )
+            data = [{**row, "manifest": found.get(row["id"])} for row in data]
+        return super().get_paginated_response(data)
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         if SEARCH_PARAM not in request.query_params:

@@ -6,7 +6,7 @@ from urllib.parse import quote
 
 import environ
 
-STORAGE_ALIASES = ("documents", "assets", "uploads")
+STORAGE_ALIASES = ("documents", "assets", "uploads", "viewer")
 
 
 def database_config(env: environ.Env, *, default: str | None) -> dict:
@@ -49,7 +49,9 @@ def build_storages(
     """The STORAGES setting: one S3 bucket per alias when its bucket is named, else a folder under root.
 
     Each alias is decided on its own so a deployment may, say, keep documents on S3 and assets
-    elsewhere; in practice all three are set together by Terraform's outputs.
+    elsewhere; in practice all four are set together by Terraform's outputs. S3 objects are written with
+    `Cache-Control: private, max-age=<URL lifetime>`, so a browser keeps a presigned download no longer
+    than its URL may be used (the viewer storage's bundles set their own, see imaging.services.bundles).
     """
     storages: dict = {
         "default": {
@@ -73,6 +75,7 @@ def build_storages(
                     "default_acl": None,
                     "signature_version": "s3v4",
                     "addressing_style": "path" if endpoint_url else None,
+                    "object_parameters": {"CacheControl": f"private, max-age={expiry_seconds}"},
                 },
             }
         else:

@@ -1,13 +1,19 @@
-"""The three named storages (documents, assets, uploads) and short-lived URLs to what they hold.
+"""The four named storages (documents, assets, uploads, viewer) and short-lived URLs to what they hold.
 
 A stored reference is what the database keeps: `s3://<bucket>/<key>` for an S3-backed storage, or
 `storage://<alias>/<key>` for a filesystem one. Only `signed_url` turns a reference into something a
 browser can fetch: an S3 presigned GET, or locally a link to `hpb.views.serve_signed_file` carrying an
 HMAC of (alias, key, expiry). References never leave the server raw.
+
+Signed URLs are *windowed* (`STORAGE_URL_WINDOW_SECONDS`, `signing_window`): every URL for one object
+signed within the same window is the same string, so a browser's cache (keyed by URL) serves a volume
+again instead of downloading it under a fresh signature on every API call. Each URL still expires:
+it is valid for at least `STORAGE_URL_EXPIRY_SECONDS` and at most that plus one window.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import hashlib
 import hmac
@@ -150,6 +156,35 @@ def expiry_seconds() -> int:
     return int(settings.STORAGE_URL_EXPIRY_SECONDS)
 
 
+def window_seconds() -> int:
+    return max(0, int(getattr(settings, "STORAGE_URL_WINDOW_SECONDS", 0)))
+
+
+@dataclass(frozen=True)
+class SigningWindow:
+    """When a URL is signed and for how long: the same for every URL signed within one window."""
+
+    signed_at: int  # Unix seconds: the start of the current window (now, without a window)
+    lifetime: int  # seconds from signed_at: the requested lifetime plus one window
+
+    @property
+    def expires_at(self) -> int:
+        return self.signed_at + self.lifetime
+
+
+def signing_window(ttl: int, *, now: float | None = None) -> SigningWindow:
+    """The window `now` falls in, for a URL that must stay valid at least `ttl` seconds from `now`.
+
+    Signed at the window's start and valid for `ttl` plus a window, a URL signed at any moment of the
+    window is valid for `ttl` to `ttl + window` seconds. Window 0 signs at `now` for exactly `ttl`.
+    """
+    current = int(now if now is not None else time.time())
+    window = window_seconds()
+    if window <= 0 or ttl <= 0:
+        return SigningWindow(signed_at=current, lifetime=ttl)
+    return SigningWindow(signed_at=current - current % window, lifetime=ttl + window)
+
+
 @functools.lru_cache(maxsize=4)
 def _signing_key(secret: str) -> bytes:
     # Django's salted_hmac derives this key on every call; it depends only on the secret.
@@ -200,18 +235,21 @@ def _s3_signing(storage: S3Storage) -> _S3Signing:
     return signing
 
 
-def _presigned_s3_url(storage: Storage, key: str, ttl: int) -> str:
-    """boto3's presigned GET, computed by hpb.presign when it can (same URL, ~20x cheaper).
+def _presigned_s3_url(storage: Storage, key: str, ttl: int, *, now: float | None = None) -> str:
+    """boto3's presigned GET, computed by hpb.presign when it can (same URL, ~20x cheaper), windowed.
 
     The presigner is cached on the storage instance, so a settings change (which makes Django build
-    new storage instances) never reuses a stale one.
+    new storage instances) never reuses a stale one. When boto3 itself must sign (a custom domain, not
+    SigV4), it signs at the current time: such URLs are not windowed.
     """
     s3 = cast("S3Storage", storage)  # the caller checked is_s3(alias)
     signing = _s3_signing(s3)
     if signing.presigner is None:
         return s3.url(key, expire=ttl)
+    window = signing_window(ttl, now=now)
+    signed_at = dt.datetime.fromtimestamp(window.signed_at, dt.UTC)
     # The key exactly as S3Storage.url() would put it in the URL (location prefix, normalisation).
-    return signing.presigner.url(s3._normalize_name(signing.clean_name(key)), ttl)
+    return signing.presigner.url(s3._normalize_name(signing.clean_name(key)), window.lifetime, now=signed_at)
 
 
 def _base_url(request: HttpRequest) -> str:
@@ -241,6 +279,7 @@ def signed_url(
     request: HttpRequest | None = None,
     default_alias: str | None = None,
     expires_in: int | None = None,
+    now: float | None = None,
 ) -> str | None:
     """A short-lived, fetchable URL for a stored reference; None for an empty or unusable reference.
 
@@ -248,6 +287,8 @@ def signed_url(
     without boto3's per-call overhead); filesystem storages get a link to our own view with an HMAC
     signature and expiry checked on every request. Both are cheap enough to call a dozen times per
     response: the cached pieces are the HMAC key, the URL prefix and the request's base URL.
+
+    Both are windowed (`signing_window`): the same URL for the same object within a window.
     """
     if not reference:
         return None
@@ -259,8 +300,8 @@ def signed_url(
     ttl = expires_in if expires_in is not None else expiry_seconds()
     storage = get_storage(obj.alias)
     if is_s3(obj.alias):
-        return _presigned_s3_url(storage, obj.key, ttl)
-    expires = int(time.time()) + ttl
+        return _presigned_s3_url(storage, obj.key, ttl, now=now)
+    expires = signing_window(ttl, now=now).expires_at
     url = (
         f"{file_url_path(obj.alias, obj.key)}?expires={expires}&signature={file_signature(obj.alias, obj.key, expires)}"
     )

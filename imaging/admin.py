@@ -19,7 +19,10 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html, format_html_join
 
 from hpb.admin_utils import count_subquery, pretty_json, signed_link
-from imaging import case_inlines  # noqa: F401 - contributes the case page's study and structure inlines
+from imaging import (
+    bundles_admin,  # noqa: F401 - contributes the case page's viewer bundle
+    case_inlines,  # noqa: F401 - contributes the case page's study and structure inlines
+)
 from imaging.admin_display import StructureDisplayMixin
 from imaging.models import CaseStructure, ImagingStudy, IngestJob
 from imaging.services import lifecycle

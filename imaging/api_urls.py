@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from imaging import views
+from imaging import manifest_views, views
 
 urlpatterns = [
     path("cases/<id:case_id>/imaging/uploads", views.CaseImagingUploadView.as_view(), name="case-imaging-uploads"),
@@ -12,4 +12,5 @@ urlpatterns = [
         name="case-imaging-upload-complete",
     ),
     path("ingest-jobs/<id:job_id>", views.IngestJobDetailView.as_view(), name="ingest-job-detail"),
+    path("cases/<id:case_id>/manifest", manifest_views.CaseManifestView.as_view(), name="case-manifest"),
 ]

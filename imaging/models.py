@@ -166,3 +166,31 @@ class IngestJob(models.Model):
 
     def __str__(self) -> str:
         return f"Ingest job {self.pk} ({self.status})"
+
+
+class ViewerBundle(models.Model):
+    """A case's published bundle in the viewer storage: its folder name, and the manifest written there.
+
+    `imaging.services.bundles` alone writes these rows. The folder is chosen once (an HMAC of the case id,
+    never a name or MRN) and kept, so a case keeps its folder while it is published, archived and published
+    again. `manifest` is the JSON the viewer reads from `<VIEWER_BUNDLE_PREFIX>/<folder>/manifest.json`,
+    kept here so the API serves it without reading storage; empty, and `published_at` null, when the case
+    has no bundle (never published, archived, back to draft).
+    """
+
+    case = models.OneToOneField("cases.Case", on_delete=models.CASCADE, related_name="viewer_bundle")
+    folder = models.CharField(max_length=64, unique=True)
+    manifest = models.JSONField(default=dict, blank=True)
+    content_hash = models.CharField(max_length=64, blank=True, help_text="SHA-256 of the manifest's content.")
+    published_at = models.DateTimeField(null=True, blank=True)
+    withheld = models.JSONField(
+        default=list, blank=True, help_text="What the last build left out of the bundle, and why (no identifier)."
+    )
+    error = models.TextField(blank=True, help_text="Why the last build published nothing, for curators.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "viewer bundle"
+
+    def __str__(self) -> str:
+        return self.folder

@@ -181,3 +181,56 @@ def _child_path(path: str, key: object) -> str:
     if key == "non_field_errors":
         return path
     return f"{path}[{key}]" if str(key).isdigit() else f"{path}.{key}"
+
+
+class ManifestVolumeSerializer(serializers.Serializer):
+    output = serializers.CharField(help_text="Relative path of the .vti in the case's folder.")
+    url = serializers.CharField(allow_null=True, help_text="A short-lived URL to it; null in lightweight mode.")
+    level = serializers.ChoiceField(choices=["full", "preview"])
+    dimensions = serializers.ListField(child=serializers.IntegerField(), required=False)
+    spacing = serializers.ListField(child=serializers.FloatField(), required=False)
+    levels = serializers.ListField(child=serializers.CharField(), help_text="The levels the study has.")
+
+
+class ManifestSegmentationSerializer(serializers.Serializer):
+    output = serializers.CharField(help_text="segmentations/<structure>-<version>.vtp")
+    url = serializers.CharField(allow_null=True)
+    display_name = serializers.CharField()
+    color_hex = serializers.CharField()
+    level = serializers.ChoiceField(choices=["full", "light"])
+    volume_ml = serializers.FloatField(required=False)
+    cell_count = serializers.IntegerField(required=False)
+
+
+class ManifestDocumentSerializer(serializers.Serializer):
+    title = serializers.CharField()
+    filename = serializers.CharField(help_text="clinical_files/<title>-<version>.pdf")
+    url = serializers.CharField(allow_null=True)
+    summary = serializers.CharField()
+
+
+class ManifestMetadataSerializer(serializers.Serializer):
+    voxels = serializers.CharField(help_text='As the viewer shows it, e.g. "512 × 512 × 300".')
+    spacing = serializers.CharField(help_text='e.g. "0.78 mm × 0.78 mm × 1 mm".')
+    notes = serializers.CharField()
+
+
+class ViewerManifestSerializer(serializers.Serializer):
+    """The learnHPB viewer's manifest.json of a case's published bundle (docs/viewer.md), with a signed
+    `url` beside every relative path. Documentation of the response: the body is the stored manifest."""
+
+    schema = serializers.CharField(help_text="hpb-viewer-bundle/1")
+    case_id = serializers.CharField(help_text="The bundle's folder name (not the API id; it names no one).")
+    title = serializers.CharField()
+    focus = serializers.CharField()
+    specialty = serializers.CharField()
+    volume = ManifestVolumeSerializer(required=False)
+    meshes = serializers.DictField(child=serializers.CharField(), help_text="Display name -> relative path.")
+    mesh_urls = serializers.DictField(child=serializers.CharField(allow_null=True), help_text="Display name -> URL.")
+    segmentations = ManifestSegmentationSerializer(many=True)
+    documents = ManifestDocumentSerializer(many=True)
+    metadata = ManifestMetadataSerializer()
+    files = serializers.ListField(child=serializers.DictField(), help_text="Every file: path, content_type, url.")
+    timestamp = serializers.IntegerField(help_text="When the bundle was last published (Unix seconds).")
+    request_id = serializers.CharField()
+    content_hash = serializers.CharField(help_text="SHA-256 of the manifest's content: changes with any file.")

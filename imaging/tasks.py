@@ -20,7 +20,7 @@ from celery import Task, shared_task
 from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
 
-from imaging.services import runner, sweep
+from imaging.services import bundles, runner, sweep
 from imaging.services.transient import is_transient
 
 logger = logging.getLogger(__name__)
@@ -52,3 +52,23 @@ def run_ingest_job(self: Task, job_id: int) -> str:
 def sweep_stuck_ingest_jobs() -> dict[str, int]:
     """Periodic (Celery beat): requeue or fail jobs whose worker went silent."""
     return sweep.sweep_stuck_jobs().as_dict()
+
+
+@shared_task(
+    bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=8, name="imaging.tasks.sync_viewer_bundle"
+)
+def sync_viewer_bundle(self: Task, case_id: int) -> str:
+    """Publish, refresh or remove the case's viewer bundle (idempotent); returns what was done."""
+    try:
+        return bundles.sync_bundle(case_id=case_id).action
+    except Exception as exc:
+        if not is_transient(exc):
+            raise
+        countdown = get_exponential_backoff_interval(
+            factor=RETRY_BACKOFF_FACTOR_SECONDS,
+            retries=self.request.retries,
+            maximum=settings.INGEST_RETRY_BACKOFF_MAX_SECONDS,
+            full_jitter=True,
+        )
+        logger.warning("Viewer bundle of case %s hit %s; retrying in %s s", case_id, type(exc).__name__, countdown)
+        raise self.retry(exc=exc, countdown=countdown) from exc

@@ -19,6 +19,9 @@ locals {
     S3_DOCUMENTS_BUCKET           = aws_s3_bucket.documents.id
     S3_ASSETS_BUCKET              = aws_s3_bucket.assets.id
     S3_UPLOADS_BUCKET             = aws_s3_bucket.uploads.id
+    S3_VIEWER_BUCKET              = aws_s3_bucket.viewer.id
+    VIEWER_BUNDLE_PREFIX          = local.viewer_prefix
+    VIEWER_BUNDLE_VOLUME          = var.viewer_bundle_volume
     STORAGE_URL_EXPIRY_SECONDS    = tostring(var.storage_url_expiry_seconds)
     CELERY_BROKER_URL             = "sqs://"
     CELERY_SQS_QUEUE_NAME         = aws_sqs_queue.celery.name

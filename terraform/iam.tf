@@ -145,7 +145,14 @@ data "aws_iam_policy_document" "web" {
   statement {
     sid       = "ListReadBuckets"
     actions   = ["s3:ListBucket"]
-    resources = [aws_s3_bucket.documents.arn, aws_s3_bucket.assets.arn]
+    resources = [aws_s3_bucket.documents.arn, aws_s3_bucket.assets.arn, aws_s3_bucket.viewer.arn]
+  }
+
+  statement {
+    # Presigned GETs of bundle files for GET /api/v1/cases/{id}/manifest; the web never writes bundles.
+    sid       = "ReadViewerBundles"
+    actions   = ["s3:GetObject"]
+    resources = ["${aws_s3_bucket.viewer.arn}/*"]
   }
 
   statement {
@@ -180,7 +187,7 @@ resource "aws_iam_role_policy" "web" {
 }
 
 # ---------------------------------------------------------------------------------------------
-# Worker (Celery): read uploads and documents, write assets, consume the broker queue
+# Worker (Celery): read uploads and documents, write assets and viewer bundles, consume the broker queue
 # ---------------------------------------------------------------------------------------------
 
 data "aws_iam_policy_document" "worker" {
@@ -197,12 +204,20 @@ data "aws_iam_policy_document" "worker" {
   }
 
   statement {
+    # Viewer bundles: published, replaced and removed by the worker's bundle task, and only by it.
+    sid       = "WriteViewerBundles"
+    actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
+    resources = ["${aws_s3_bucket.viewer.arn}/*"]
+  }
+
+  statement {
     sid     = "ListBuckets"
     actions = ["s3:ListBucket"]
     resources = [
       aws_s3_bucket.uploads.arn,
       aws_s3_bucket.documents.arn,
       aws_s3_bucket.assets.arn,
+      aws_s3_bucket.viewer.arn,
     ]
   }
 

@@ -59,6 +59,26 @@ output "s3_uploads_bucket" {
   value       = local.app_environment.S3_UPLOADS_BUCKET
 }
 
+output "s3_viewer_bucket" {
+  description = "S3_VIEWER_BUCKET"
+  value       = local.app_environment.S3_VIEWER_BUCKET
+}
+
+output "viewer_bundle_prefix" {
+  description = "VIEWER_BUNDLE_PREFIX"
+  value       = local.app_environment.VIEWER_BUNDLE_PREFIX
+}
+
+output "viewer_bundle_volume" {
+  description = "VIEWER_BUNDLE_VOLUME"
+  value       = local.app_environment.VIEWER_BUNDLE_VOLUME
+}
+
+output "viewer_case_asset_base_url" {
+  description = "The learnHPB viewer's VITE_CASE_ASSET_BASE_URL for this stack (virtual-hosted S3 URL of the case prefix)"
+  value       = "https://${aws_s3_bucket.viewer.bucket_regional_domain_name}/${local.viewer_prefix}"
+}
+
 output "storage_url_expiry_seconds" {
   description = "STORAGE_URL_EXPIRY_SECONDS"
   value       = local.app_environment.STORAGE_URL_EXPIRY_SECONDS

@@ -177,7 +177,7 @@ variable "certificate_arn" {
 }
 
 variable "viewer_origins" {
-  description = "Origins of the React viewer (scheme://host[:port], no path), allowed by CORS on the API (CORS_ORIGINS) and on the documents and assets buckets."
+  description = "Origins of the React viewer (scheme://host[:port], no path), allowed by CORS on the API (CORS_ORIGINS) and on the documents, assets and viewer buckets."
   type        = list(string)
 
   validation {
@@ -670,5 +670,27 @@ variable "log_retention_days" {
   validation {
     condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
     error_message = "log_retention_days must be one of the values CloudWatch Logs accepts (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)."
+  }
+}
+
+variable "viewer_bundle_prefix" {
+  description = "Folder of the viewer bucket holding one folder per published case (VIEWER_BUNDLE_PREFIX); the viewer's VITE_CASE_ASSET_BASE_URL ends in it. Only this prefix is public."
+  type        = string
+  default     = "liverCases"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$", var.viewer_bundle_prefix))
+    error_message = "viewer_bundle_prefix must be one folder name: letters, digits, dot, dash or underscore."
+  }
+}
+
+variable "viewer_bundle_volume" {
+  description = "Volume level the viewer bundles carry (VIEWER_BUNDLE_VOLUME): full, or preview (half resolution, a fast first view)."
+  type        = string
+  default     = "full"
+
+  validation {
+    condition     = contains(["full", "preview"], var.viewer_bundle_volume)
+    error_message = "viewer_bundle_volume must be full or preview."
   }
 }

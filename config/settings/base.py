@@ -107,12 +107,16 @@ STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STORAGE_ROOT = Path(env.str("STORAGE_ROOT", default=str(VAR_DIR / "storage")))
 STORAGE_URL_EXPIRY_SECONDS = env.int("STORAGE_URL_EXPIRY_SECONDS", default=900)
+# Signed URLs of one object are the same string within a window this long (0: a new URL every second),
+# so browsers cache volumes across API calls; each URL is valid for the expiry plus at most one window.
+STORAGE_URL_WINDOW_SECONDS = env.int("STORAGE_URL_WINDOW_SECONDS", default=300)
 AWS_REGION = env.str("AWS_REGION", default="us-east-1")
 AWS_S3_ENDPOINT_URL = env.str("AWS_S3_ENDPOINT_URL", default="") or None
 S3_BUCKETS = {
     "documents": env.str("S3_DOCUMENTS_BUCKET", default=""),
     "assets": env.str("S3_ASSETS_BUCKET", default=""),
     "uploads": env.str("S3_UPLOADS_BUCKET", default=""),
+    "viewer": env.str("S3_VIEWER_BUCKET", default=""),
 }
 STORAGES = build_storages(
     buckets=S3_BUCKETS,
@@ -128,6 +132,20 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 # The admin's DICOM upload takes a series file by file (Django's default allows 100 files).
 DATA_UPLOAD_MAX_NUMBER_FILES = 2000
+
+# --- Viewer bundles (imaging.services.bundles; docs/viewer.md) ---------------------------------------
+# Folder of the viewer storage holding one folder per published case (the viewer's base URL ends in it).
+VIEWER_BUNDLE_PREFIX = env.str("VIEWER_BUNDLE_PREFIX", default="liverCases").strip("/")
+# Which level of the volume a bundle carries: full, or preview (half resolution: a fast first view).
+VIEWER_BUNDLE_VOLUME = env.str("VIEWER_BUNDLE_VOLUME", default="full")
+# Which level of the meshes: full, or light (a mesh over 100k triangles has a lighter level).
+VIEWER_BUNDLE_MESHES = env.str("VIEWER_BUNDLE_MESHES", default="full")
+# Changes to one case within this many seconds give one rebuild (with a broker; in process: one per commit).
+VIEWER_BUNDLE_DEBOUNCE_SECONDS = env.float("VIEWER_BUNDLE_DEBOUNCE_SECONDS", default=2.0)
+# Key of the HMAC that names a case's folder (case-<hmac of its id>); default derived from DJANGO_SECRET_KEY.
+VIEWER_FOLDER_SECRET = env.str("VIEWER_FOLDER_SECRET", default="")
+# The URL the viewer's VITE_CASE_ASSET_BASE_URL should be (shown by the commands; documentation only).
+VIEWER_PUBLIC_BASE_URL = env.str("VIEWER_PUBLIC_BASE_URL", default="")
 
 # --- Feature flags ------------------------------------------------------------------------------
 FEATURE_FLAG_LIGHTWEIGHT_MODE = env.bool("FEATURE_FLAG_LIGHTWEIGHT_MODE", default=False)

@@ -26,6 +26,10 @@ Choices, each measured on the full-size phantom (512x512x300, six labels):
   below a voxel. Everything else uses discrete flying edges on the voxels themselves.
 * Labels are meshed in a small thread pool: VTK's filters and numpy release the GIL
   (fast_simplification does not).
+* A mesh over ``light_above_cells`` triangles (100k; vtk.js slows down past a few hundred thousand and
+  froze at 6M) also gets a *light level*, ``<slug>.light.vtp``, decimated further to ``light_cells``
+  with the same volume correction, for a fast first view. With the default ``max_cells`` (80k) only a
+  mesh whose decimation was refused (it would have opened the surface) is that large.
 """
 
 from __future__ import annotations
@@ -73,6 +77,9 @@ class MeshSettings:
     # spacing is finer than ``coarsen_below_mm`` (None: never). See ``mesh_label``.
     coarsen_above_voxels: int | None = 1_000_000
     coarsen_below_mm: float = 1.0
+    # Meshes with more triangles than this also get a light level of about ``light_cells`` (None: never).
+    light_above_cells: int | None = 100_000
+    light_cells: int = 50_000
 
 
 @dataclass
@@ -81,6 +88,7 @@ class Mesh:
     name: str
     path: Path
     metadata: dict[str, Any] = field(default_factory=dict)
+    light_path: Path | None = None  # the light level, when the mesh has more than light_above_cells triangles
 
 
 def slugify(name: str) -> str:
@@ -290,6 +298,10 @@ def mesh_label(
     mesh_volume = signed_volume(points, faces)
     open_edges, nonmanifold = edge_defects(faces)
     _write_vtp(out_path, _polydata(points, faces, normals))
+    levels = [_level("full", points, faces, out_path)]
+    light = _light_level(points, faces, out_path, target_mm3=target_mm3, grid=grid, settings=settings)
+    if light is not None:
+        levels.append(light[1])
     metadata = {
         "label": int(label),
         "volume_ml": round(target_mm3 / 1000.0, 4),
@@ -307,8 +319,47 @@ def mesh_label(
         "volume_correction_mm": round(offset, 4),
         "faces_flipped": bool(flipped),
         "file_bytes": out_path.stat().st_size,
+        "levels": levels,
     }
-    return Mesh(label=int(label), name=name, path=out_path, metadata=metadata)
+    return Mesh(label=int(label), name=name, path=out_path, metadata=metadata, light_path=light[0] if light else None)
+
+
+def light_path_for(path: Path) -> Path:
+    """Where the light level of the mesh at ``path`` goes: ``<slug>.light.vtp`` beside it."""
+    return path.with_name(f"{path.stem}.light{path.suffix}")
+
+
+def _level(name: str, points: np.ndarray, faces: np.ndarray, path: Path) -> dict[str, Any]:
+    return {"name": name, "point_count": int(len(points)), "cell_count": int(len(faces)), "bytes": path.stat().st_size}
+
+
+def _light_level(
+    points: np.ndarray,
+    faces: np.ndarray,
+    out_path: Path,
+    *,
+    target_mm3: float,
+    grid: ImageGrid,
+    settings: MeshSettings,
+) -> tuple[Path, dict[str, Any]] | None:
+    """Write the light level of a mesh over ``settings.light_above_cells`` triangles: its path and its
+    ``levels`` entry; None when none is due.
+
+    The same decimators as the full level (an open edge is refused there too), then the same volume
+    correction, so the light mesh encloses the labelled volume as the full one does.
+    """
+    if settings.light_above_cells is None or len(faces) <= settings.light_above_cells:
+        return None
+    target = min(settings.light_cells, len(faces) // 2)
+    light_points, light_faces, decimator = _decimate(points, faces, _polydata(points, faces), target)
+    if decimator == "none":
+        return None
+    if settings.correct_volume:
+        light_points, _ = _correct_volume(light_points, light_faces, target_mm3, max_offset=min(grid.spacing))
+    normals, _ = vertex_normals(light_points, light_faces)
+    path = light_path_for(out_path)
+    _write_vtp(path, _polydata(light_points, light_faces, normals))
+    return path, _level("light", light_points, light_faces, path)
 
 
 def _use_block_surface(settings: MeshSettings, voxel_count: int, spacing: tuple[float, float, float]) -> bool:

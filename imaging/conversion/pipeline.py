@@ -5,8 +5,9 @@ the two slow, independent ones: the ``.vti`` is compressed and written on a back
 the segmentation is read and the meshes are built. It imports no Django; the service passes paths and
 gets paths and JSON-ready metadata back.
 
-Output files carry no patient information, in their names or in their content: ``volume.vti``,
-``preview.png`` and ``structures/<slug of the structure name>.vtp`` under ``work_dir/output``.
+Output files carry no patient information, in their names or in their content: ``volume.vti``, its
+half-resolution level ``volume-preview.vti``, ``preview.png`` and ``structures/<slug of the structure
+name>.vtp`` (plus ``<slug>.light.vtp`` for meshes over 100k triangles) under ``work_dir/output``.
 Uploaded zips are extracted under ``work_dir/extracted`` and removed again at the end. On a refusal
 the output folder is removed too, so nothing half-written is left to upload.
 """
@@ -32,12 +33,23 @@ from .dicom import ScanResult, SeriesInfo, SeriesPlan, Volume, choose_series, pl
 from .errors import INTERRUPTIONS
 from .meshes import Mesh, MeshSettings, build_meshes
 from .segmentation import LabelMap, load_segmentation
-from .volume import DEFAULT_BLOCK_BYTES, BackgroundWriter, volume_metadata, write_preview, write_vti
+from .volume import (
+    DEFAULT_BLOCK_BYTES,
+    BackgroundWriter,
+    half_resolution,
+    level_metadata,
+    volume_metadata,
+    write_preview,
+    write_vti,
+)
 
 STAGES = ("extract", "scan", "read", "volume", "segmentation", "meshes")
 # Rough share of the total time of each stage, for the overall progress fraction.
 _WEIGHTS = {"extract": 0.05, "scan": 0.05, "read": 0.25, "volume": 0.05, "segmentation": 0.1, "meshes": 0.5}
 PREVIEW_WINDOW = (40.0, 400.0)  # abdominal soft tissue: level, width
+# The volume's levels (file names below the output folder, and below a study's prefix in storage).
+FULL_LEVEL, PREVIEW_LEVEL = "full", "preview"
+LEVEL_FILES = {FULL_LEVEL: "volume.vti", PREVIEW_LEVEL: "volume-preview.vti"}
 
 
 @dataclass(frozen=True)
@@ -68,6 +80,7 @@ class StructureOutput:
     color_hex: str
     mesh_path: Path
     metadata: dict[str, Any]
+    light_mesh_path: Path | None = None  # a lighter level, for meshes over 100k triangles
 
 
 @dataclass
@@ -82,6 +95,8 @@ class ConversionResult:
     # identifier under HIPAA): the service decides whether to store it (ImagingStudy.acquired_at).
     acquired_at: datetime | None = None
     warnings: list[str] = field(default_factory=list)
+    # Every level of the volume by name ("full" is ``volume_path``, "preview" half its resolution).
+    volume_levels: dict[str, Path] = field(default_factory=dict)
 
 
 class _Stages:
@@ -185,7 +200,8 @@ class _VolumeOutputs:
     """The ``.vti`` and the preview, written on a background thread while the meshes are built."""
 
     def __init__(self, volume: Volume, out_dir: Path, *, streamed: bool) -> None:
-        self.volume_path = out_dir / "volume.vti"
+        self.volume_path = out_dir / LEVEL_FILES[FULL_LEVEL]
+        self.level_path = out_dir / LEVEL_FILES[PREVIEW_LEVEL]
         self.preview_path = out_dir / "preview.png"
         self.seconds: float | None = None
         self._volume = volume
@@ -203,6 +219,16 @@ class _VolumeOutputs:
             scalar_range=volume.scalar_range,
             block_bytes=self._block_bytes,
         )
+        coarse, coarse_grid = half_resolution(volume.array, volume.layout.grid)
+        write_vti(self.level_path, coarse, coarse_grid, scalar_range=volume.scalar_range, block_bytes=self._block_bytes)
+        del coarse
+        report["levels"] = [
+            level_metadata(name=name, grid=grid, file=path.name, file_bytes=path.stat().st_size)
+            for name, grid, path in (
+                (FULL_LEVEL, volume.layout.grid, self.volume_path),
+                (PREVIEW_LEVEL, coarse_grid, self.level_path),
+            )
+        ]
         width, height = write_preview(
             self.preview_path, volume.array, center=PREVIEW_WINDOW[0], width=PREVIEW_WINDOW[1]
         )
@@ -273,6 +299,7 @@ def _structure_output(mesh: Mesh) -> StructureOutput:
         color_hex=color,
         mesh_path=mesh.path,
         metadata={**mesh.metadata, "color_hex": color},
+        light_mesh_path=mesh.light_path,
     )
 
 
@@ -301,6 +328,7 @@ def _study_metadata(
     )
     metadata["slice_step"] = abs(plan.slice_step)
     metadata["preview"] = vti_report.pop("preview")
+    metadata["levels"] = vti_report.pop("levels")
     metadata["vti"] = vti_report
     metadata["ignored_series"] = source.ignored_series
     metadata["ignored_files"] = dict(sorted(source.scan.others.items()))
@@ -373,4 +401,5 @@ def convert(
         stage_seconds={k: round(v, 4) for k, v in stages.seconds.items()},
         acquired_at=source.series.acquired_at,
         warnings=_warnings(source, label_map, structures),
+        volume_levels={FULL_LEVEL: outputs.volume_path, PREVIEW_LEVEL: outputs.level_path},
     )

@@ -65,4 +65,12 @@ def _referenced(study_id: int) -> set[str]:
         return set()
     referenced = {u for u in (study.volume_uri, study.preview_uri) if u}
     referenced.update(u for u in study.structures.values_list("mesh_uri", flat=True) if u)
+    # The other levels of the volume and the meshes (metadata `levels[].file`, relative to the prefix).
+    prefix = keys.study_prefix(case_id=study.case_id, study_id=study.pk)
+    level_lists = [study.metadata.get("levels")]
+    level_lists += [(m or {}).get("levels") for m in study.structures.values_list("metadata", flat=True)]
+    for levels in level_lists:
+        for level in levels if isinstance(levels, list) else []:
+            if isinstance(level, dict) and isinstance(level.get("file"), str):
+                referenced.add(reference_for(ASSETS, prefix + level["file"]))
     return referenced

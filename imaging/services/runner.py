@@ -328,24 +328,46 @@ def _store_outputs(
     if result.preview_path is not None:
         preview = keys.preview_key(case_id=case_id, study_id=study_id)
         files.append((preview, result.preview_path))
+    prefix = keys.study_prefix(case_id=case_id, study_id=study_id)
+    # The volume's other levels (the half-resolution preview) beside it, under the names the study's
+    # metadata lists them by (`levels[].file`, relative to the study's prefix).
+    files += [(prefix + path.name, path) for path in result.volume_levels.values() if path != result.volume_path]
     slugs = keys.structure_slugs([(s.name, s.label) for s in result.structures])
     outputs = _StoredOutputs(volume_key=volume, preview_key=preview)
     for structure, slug in zip(result.structures, slugs, strict=True):
         key = keys.structure_key(case_id=case_id, study_id=study_id, slug=slug)
         files.append((key, structure.mesh_path))
+        metadata = {**structure.metadata, "label": structure.label}
+        if structure.light_mesh_path is not None:
+            files.append((light_mesh_key(key), structure.light_mesh_path))
+        metadata["levels"] = _mesh_levels(metadata.get("levels"), key=key, prefix=prefix)
         outputs.structures.append(
             _StoredStructure(
                 name=structure.name[:100],
                 label=structure.label,
                 color_hex=structure.color_hex,
                 key=key,
-                metadata={**structure.metadata, "label": structure.label},
+                metadata=metadata,
             )
         )
     for index, (key, path) in enumerate(files, start=1):
         storage_io.upload(ASSETS, key, Path(path))
         reporter.progress(STAGE_STORE, CONVERT_END + (STORE_END - CONVERT_END) * index / len(files))
     return outputs
+
+
+def light_mesh_key(mesh_key: str) -> str:
+    """The key of a mesh's light level: `<slug>.light.vtp` beside `<slug>.vtp`."""
+    return f"{mesh_key.removesuffix('.vtp')}.light.vtp"
+
+
+def _mesh_levels(levels: object, *, key: str, prefix: str) -> list[dict[str, Any]]:
+    """The mesh's levels with the file of each, relative to the study's prefix (as the volume's are)."""
+    files = {"full": key, "light": light_mesh_key(key)}
+    entries = [dict(level) for level in levels if isinstance(level, dict)] if isinstance(levels, list) else []
+    for entry in entries:
+        entry["file"] = files.get(str(entry.get("name")), key).removeprefix(prefix)
+    return entries
 
 
 def _record(

@@ -34,6 +34,7 @@ def _assert_no_raw_reference(content: bytes) -> None:
 
 
 def test_filesystem_urls_are_signed_links_that_serve_the_bytes(user_client, settings):
+    settings.STORAGE_URL_WINDOW_SECONDS = 0  # exact lifetimes, signed now (windowed URLs: test_url_windows.py)
     data = make_case_with_files(n_documents=2, n_structures=2)
     response = user_client.get(f"/api/v1/cases/{data.case.pk}")
     _assert_no_raw_reference(response.content)
@@ -59,7 +60,8 @@ def test_filesystem_links_are_refused_once_tampered(user_client):
     assert user_client.get(url.replace("signature=", "signature=0")).status_code == 403
 
 
-def test_s3_urls_are_presigned_gets_that_serve_the_bytes(user_client, s3_storages):
+def test_s3_urls_are_presigned_gets_that_serve_the_bytes(settings, user_client, s3_storages):
+    settings.STORAGE_URL_WINDOW_SECONDS = 0  # exact lifetimes, signed now (windowed URLs: test_url_windows.py)
     data = make_case_with_files(n_documents=2, n_structures=3)
     assert all(ref.startswith("s3://") for ref in data.files)
     response = user_client.get(f"/api/v1/cases/{data.case.pk}")
@@ -88,6 +90,7 @@ def test_s3_lightweight_mode_leaves_out_only_the_volume(user_client, s3_storages
 
 
 def test_presign_expiry_follows_the_setting(user_client, s3_storages, settings):
+    settings.STORAGE_URL_WINDOW_SECONDS = 0  # exact lifetimes, signed now (windowed URLs: test_url_windows.py)
     settings.STORAGE_URL_EXPIRY_SECONDS = 120
     data = make_case_with_files(n_documents=1, n_structures=1)
     body = user_client.get(f"/api/v1/cases/{data.case.pk}").json()

@@ -196,7 +196,7 @@ def test_case_form_shows_derived_fields_read_only(admin_client):
     response = admin_client.get(reverse("admin:cases_case_change", args=[case.pk]))
     html = response.content.decode()
     inlines = {i.formset.prefix: i for i in response.context["inline_admin_formsets"]}
-    assert set(inlines) == {"Document_cases", "imaging_studies", "structures"}
+    assert set(inlines) == {"Document_cases", "imaging_studies", "structures", "viewer_bundle"}
     study_form = inlines["imaging_studies"].formset.forms[0]
     assert {"label", "modality", "acquired_at"} <= set(study_form.fields)
     assert not {"volume_uri", "preview_uri", "metadata", "format"} & set(study_form.fields)

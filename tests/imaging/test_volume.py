@@ -174,6 +174,7 @@ def test_no_patient_identifier_leaks(tmp_path: Path, small_phantom: PhantomFiles
     assert sorted(p.name for p in (tmp_path / "work" / "output").rglob("*") if p.is_file()) == [
         "liver.vtp",
         "preview.png",
+        "volume-preview.vti",
         "volume.vti",
     ]
     assert result.acquired_at is not None and result.acquired_at.year == 1999  # kept out of metadata

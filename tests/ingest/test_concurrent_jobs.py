@@ -74,8 +74,18 @@ def test_two_jobs_of_one_series_at_once_make_one_study(phantom, monkeypatch):
     assert {s.imaging_study_id for s in structures} == {study.pk}
     # Exactly the recorded study's files: the loser's reserved prefix was pruned, nothing else was.
     referenced = sorted(
-        uri.removeprefix("storage://assets/")
-        for uri in [study.volume_uri, study.preview_uri, *structures.values_list("mesh_uri", flat=True)]
+        [
+            *(
+                uri.removeprefix("storage://assets/")
+                for uri in [study.volume_uri, study.preview_uri, *structures.values_list("mesh_uri", flat=True)]
+            ),
+            # The volume's other levels (the half-resolution preview), listed in the study's metadata.
+            *(
+                f"cases/{case.pk}/studies/{study.pk}/{lv['file']}"
+                for lv in study.metadata["levels"]
+                if lv["name"] != "full"
+            ),
+        ]
     )
     assert stored_keys("assets") == referenced
 

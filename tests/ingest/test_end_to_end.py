@@ -65,7 +65,10 @@ def _asset_keys(s3_client: Any, bucket: str) -> list[str]:
 
 def _expected_asset_keys(study: ImagingStudy) -> list[str]:
     uris = [study.volume_uri, study.preview_uri, *study.structures.values_list("mesh_uri", flat=True)]
-    return sorted(uri.split("/", 3)[3] for uri in uris)
+    # The volume's other levels (the half-resolution preview), listed in the study's metadata.
+    prefix = study.volume_uri.split("/", 3)[3].rsplit("/", 1)[0]
+    levels = [f"{prefix}/{level['file']}" for level in study.metadata["levels"] if level["name"] != "full"]
+    return sorted([*(uri.split("/", 3)[3] for uri in uris), *levels])
 
 
 def test_s3_event_to_listener_to_worker_to_rows_and_assets(case, phantom, stack, s3_client, s3_storages, tmp_path):

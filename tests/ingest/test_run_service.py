@@ -56,7 +56,7 @@ def test_a_series_and_its_seg_become_a_study_with_one_mesh_per_structure(case, p
     assert portal.metadata["volume_ml"] > 0
     prefix = f"cases/{case.pk}/studies/{study.pk}/"
     assert stored_keys("assets") == sorted(
-        [f"{prefix}volume.vti", f"{prefix}preview.png"]
+        [f"{prefix}volume.vti", f"{prefix}volume-preview.vti", f"{prefix}preview.png"]
         + [f"{prefix}structures/{s.mesh_uri.rsplit('/', 1)[1]}" for s in structures.values()]
     )
 
@@ -129,7 +129,7 @@ def test_structures_that_disappear_lose_their_rows_and_meshes(case, phantom):
     assert list(ImagingStudy.objects.values_list("pk", flat=True)) == [study.pk]
     assert not CaseStructure.objects.exists()
     prefix = f"cases/{case.pk}/studies/{study.pk}/"
-    assert stored_keys("assets") == [f"{prefix}preview.png", volume_key]
+    assert stored_keys("assets") == [f"{prefix}preview.png", f"{prefix}volume-preview.vti", volume_key]
 
 
 def test_the_same_series_in_two_cases_gives_two_studies(phantom):

@@ -41,6 +41,9 @@ PLAIN_SETTINGS = {
     "S3_DOCUMENTS_BUCKET": "s3_documents_bucket",
     "S3_ASSETS_BUCKET": "s3_assets_bucket",
     "S3_UPLOADS_BUCKET": "s3_uploads_bucket",
+    "S3_VIEWER_BUCKET": "s3_viewer_bucket",
+    "VIEWER_BUNDLE_PREFIX": "viewer_bundle_prefix",
+    "VIEWER_BUNDLE_VOLUME": "viewer_bundle_volume",
     "STORAGE_URL_EXPIRY_SECONDS": "storage_url_expiry_seconds",
     "CELERY_BROKER_URL": "celery_broker_url",
     "CELERY_SQS_QUEUE_NAME": "celery_sqs_queue_name",
@@ -87,6 +90,8 @@ TASK_ROLE_GRANTS = {
         "aws_s3_bucket.uploads.arn/*": {"s3:PutObject"},
         "aws_s3_bucket.documents.arn": {"s3:ListBucket"},
         "aws_s3_bucket.assets.arn": {"s3:ListBucket"},
+        "aws_s3_bucket.viewer.arn/*": {"s3:GetObject"},
+        "aws_s3_bucket.viewer.arn": {"s3:ListBucket"},
         "aws_kms_key.main.arn": {"kms:Decrypt", "kms:GenerateDataKey"},
         "aws_sqs_queue.celery.arn": {"sqs:SendMessage", "sqs:GetQueueUrl", "sqs:GetQueueAttributes"},
     },
@@ -94,9 +99,11 @@ TASK_ROLE_GRANTS = {
         "aws_s3_bucket.uploads.arn/*": {"s3:GetObject"},
         "aws_s3_bucket.documents.arn/*": {"s3:GetObject"},
         "aws_s3_bucket.assets.arn/*": {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"},
+        "aws_s3_bucket.viewer.arn/*": {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"},
         "aws_s3_bucket.uploads.arn": {"s3:ListBucket"},
         "aws_s3_bucket.documents.arn": {"s3:ListBucket"},
         "aws_s3_bucket.assets.arn": {"s3:ListBucket"},
+        "aws_s3_bucket.viewer.arn": {"s3:ListBucket"},
         "aws_kms_key.main.arn": {"kms:Decrypt", "kms:GenerateDataKey"},
         "aws_sqs_queue.celery.arn": {
             "sqs:ReceiveMessage",
@@ -407,7 +414,10 @@ def check_buckets(stack: Stack) -> list[str]:
         if first_block(versioning or {}, "versioning_configuration").get("status") != "Enabled":
             problems.append(f"bucket {name}: versioning not enabled")
         block = resource_for_bucket(stack, "aws_s3_bucket_public_access_block", name) or {}
-        flags = ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets")
+        # The viewer bucket is public by policy (check_viewer_bucket holds that policy to the case prefix).
+        flags: tuple[str, ...] = ("block_public_acls", "ignore_public_acls")
+        if name not in PUBLIC_BY_POLICY:
+            flags += ("block_public_policy", "restrict_public_buckets")
         if not all(block.get(flag) is True for flag in flags):
             problems.append(f"bucket {name}: public access block missing or not all four flags true")
         ownership = resource_for_bucket(stack, "aws_s3_bucket_ownership_controls", name)
@@ -415,6 +425,79 @@ def check_buckets(stack: Stack) -> list[str]:
             problems.append(f"bucket {name}: ACLs not disabled (ownership controls BucketOwnerEnforced)")
         if not _denies_insecure_transport(stack, name):
             problems.append(f"bucket {name}: no bucket policy denying aws:SecureTransport = false")
+    return problems
+
+
+PUBLIC_BY_POLICY = {"viewer"}
+VIEWER_OBJECTS = "aws_s3_bucket.viewer.arn/local.viewer_prefix/*"
+
+
+def _viewer_policy_problems(document: dict[str, Any]) -> list[str]:
+    """Anyone may GetObject the case prefix and list it (s3:prefix condition); only the worker writes."""
+    problems = []
+    public_get = public_list = worker_only = False
+    for statement in statements(document):
+        public = any("*" in as_list(p.get("identifiers")) for p in as_list(statement.get("principals")))
+        actions = set(as_list(statement.get("actions")))
+        resources = {ref(r) for r in as_list(statement.get("resources"))}
+        conditions = as_list(statement.get("condition"))
+        if statement.get("effect", "Allow") == "Allow" and public:
+            if actions == {"s3:GetObject"} and resources == {VIEWER_OBJECTS}:
+                public_get = True
+            elif (
+                actions == {"s3:ListBucket"}
+                and resources == {"aws_s3_bucket.viewer.arn"}
+                and any(
+                    c.get("test") == "StringLike"
+                    and c.get("variable") == "s3:prefix"
+                    and as_list(c.get("values"))
+                    and all(ref(v).startswith("local.viewer_prefix/") for v in as_list(c.get("values")))
+                    for c in conditions
+                )
+            ):
+                public_list = True
+            else:
+                problems.append(f"viewer bucket: public grant of {sorted(actions)} on {sorted(resources)}")
+        if (
+            statement.get("effect") == "Deny"
+            and {"s3:PutObject", "s3:DeleteObject"} <= actions
+            and any(
+                c.get("test") == "ArnNotEquals"
+                and c.get("variable") == "aws:PrincipalArn"
+                and [ref(v) for v in as_list(c.get("values"))] == ["aws_iam_role.worker.arn"]
+                for c in conditions
+            )
+        ):
+            worker_only = True
+    if not public_get:
+        problems.append("viewer bucket: no public s3:GetObject on exactly the case prefix")
+    if not public_list:
+        problems.append("viewer bucket: no public s3:ListBucket limited to the case prefix by s3:prefix")
+    if not worker_only:
+        problems.append("viewer bucket: writes are not denied to every principal but the worker role")
+    return problems
+
+
+def check_viewer_bucket(stack: Stack) -> list[str]:
+    """The viewer bucket: SSE-S3 (anonymous reads), public read of the prefix only, worker-only writes, CORS."""
+    if stack.resource("aws_s3_bucket.viewer") is None:
+        return ["no aws_s3_bucket.viewer"]
+    problems = []
+    sse = resource_for_bucket(stack, "aws_s3_bucket_server_side_encryption_configuration", "viewer") or {}
+    default = first_block(first_block(sse, "rule"), "apply_server_side_encryption_by_default")
+    if default.get("sse_algorithm") != "AES256":
+        problems.append("viewer bucket: encryption must be AES256 (anonymous GETs of KMS objects fail)")
+    policy = resource_for_bucket(stack, "aws_s3_bucket_policy", "viewer")
+    found = stack.policy_document(policy.get("policy", "")) if policy else None
+    problems += _viewer_policy_problems(found[1]) if found else ["viewer bucket: no bucket policy document"]
+    cors = first_block(resource_for_bucket(stack, "aws_s3_bucket_cors_configuration", "viewer") or {}, "cors_rule")
+    if set(as_list(cors.get("allowed_methods"))) != {"GET", "HEAD"} or ref(cors.get("allowed_origins", "")) != (
+        "var.viewer_origins"
+    ):
+        problems.append("viewer bucket: CORS must allow GET and HEAD from var.viewer_origins only")
+    logging = resource_for_bucket(stack, "aws_s3_bucket_logging", "viewer") or {}
+    if ref(logging.get("target_bucket", "")) != "aws_s3_bucket.logs.id":
+        problems.append("viewer bucket: no access logging to the log bucket")
     return problems
 
 
@@ -762,6 +845,7 @@ def check_redeploy_on_rotation(stack: Stack) -> list[str]:
 
 
 CHECKS = [
+    check_viewer_bucket,
     check_uploads_notification,
     check_ingest_queue_policy,
     check_queues_have_dlqs,
@@ -1052,6 +1136,41 @@ MUTATIONS = [
         r"ForceNewDeployment = true",
         "ForceNewDeployment = false",
         "force",
+    ),
+]
+
+
+MUTATIONS += [
+    (
+        check_viewer_bucket,
+        "s3_viewer.tf",
+        r'resources = \["\$\{aws_s3_bucket\.viewer\.arn\}/\$\{local\.viewer_prefix\}/\*"\]',
+        'resources = ["${aws_s3_bucket.viewer.arn}/*"]',
+        "public",
+    ),
+    (check_viewer_bucket, "s3_viewer.tf", r'variable = "s3:prefix"', 'variable = "s3:delimiter"', "ListBucket"),
+    (
+        check_viewer_bucket,
+        "s3_viewer.tf",
+        r"values   = \[aws_iam_role\.worker\.arn\]",
+        "values = [aws_iam_role.web.arn]",
+        "worker",
+    ),
+    (check_viewer_bucket, "s3_viewer.tf", r'sse_algorithm = "AES256"', 'sse_algorithm = "aws:kms"', "AES256"),
+    (
+        check_viewer_bucket,
+        "s3_viewer.tf",
+        r'allowed_methods = \["GET", "HEAD"\]',
+        'allowed_methods = ["GET", "PUT"]',
+        "CORS",
+    ),
+    (check_buckets, "s3_viewer.tf", r"block_public_acls       = true", "block_public_acls = false", "viewer"),
+    (
+        check_task_roles,
+        "iam.tf",
+        r'actions   = \["s3:GetObject"\]\n    resources = \["\$\{aws_s3_bucket\.viewer',
+        'actions   = ["s3:GetObject", "s3:PutObject"]\n    resources = ["${aws_s3_bucket.viewer',
+        "web role",
     ),
 ]
 
