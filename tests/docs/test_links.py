@@ -11,7 +11,11 @@ ROOT = Path(__file__).resolve().parents[2]
 DOCUMENTS = sorted(
     [ROOT / "README.md", ROOT / "CONTRIBUTING.md", *ROOT.glob("docs/*.md"), *ROOT.glob("*/**/README.md")]
 )
-DOCUMENTS = [d for d in DOCUMENTS if ".venv" not in d.parts and "node_modules" not in d.parts]
+DOCUMENTS = [
+    d
+    for d in DOCUMENTS
+    if not any(part.startswith(".") or part == "node_modules" for part in d.relative_to(ROOT).parts)
+]
 LINK = re.compile(r"\[[^\]]+\]\(([^)#\s]+)(?:#[^)]*)?\)")
 
 
